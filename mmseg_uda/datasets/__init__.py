@@ -1,0 +1,1 @@
+"""Datasets: GTA, SYNTHIA, Cityscapes, UDADataset with rare class sampling."""

@@ -1,0 +1,1 @@
+"""UDA wrappers: DACS self-training, feature distance, ClassMix, EMA teacher."""

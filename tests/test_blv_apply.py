@@ -1,0 +1,98 @@
+"""apply_blv: wiring BLV into segmentor configs, and BLV training inside an mmseg model."""
+import pytest
+import torch
+from mmcv import Config
+from mmseg.models import build_segmentor
+
+from blv_patches import apply_blv
+
+COUNTS = [float(10 ** (5 - i % 5)) for i in range(19)]
+CE = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)
+
+
+def _mit_b0_segformer(num_classes=19):
+    """An mmseg EncoderDecoder of MiT-B0 size (random init)."""
+    return dict(
+        type='EncoderDecoder',
+        backbone=dict(type='MixVisionTransformer', in_channels=3, embed_dims=32, num_stages=4,
+                      num_layers=[2, 2, 2, 2], num_heads=[1, 2, 5, 8], patch_sizes=[7, 3, 3, 3],
+                      sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3), mlp_ratio=4,
+                      qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1),
+        decode_head=dict(type='SegformerHead', in_channels=[32, 64, 160, 256],
+                         in_index=[0, 1, 2, 3], channels=64, dropout_ratio=0.1,
+                         num_classes=num_classes, align_corners=False, loss_decode=dict(CE)),
+        train_cfg=dict(), test_cfg=dict(mode='whole'))
+
+
+def test_every_head_of_a_plain_config_becomes_blv():
+    cfg = Config(dict(model=_mit_b0_segformer()))
+    cfg.model.auxiliary_head = [
+        dict(type='FCNHead', in_channels=64, channels=16, num_classes=19,
+             loss_decode=dict(CE, loss_weight=0.4)),
+        dict(type='FCNHead', in_channels=160, channels=16, num_classes=19,
+             loss_decode=[dict(CE, loss_weight=0.4), dict(type='DiceLoss')])]
+    with pytest.warns(UserWarning, match=r'auxiliary_head\[1\]\.loss_decode\[1\] is a DiceLoss'):
+        out = apply_blv(cfg, COUNTS, sigma=6.0, variation='uniform')
+    assert isinstance(out, Config)
+    decode = out.model.decode_head.loss_decode
+    assert decode.type == 'BLVLoss' and decode.sigma == 6.0 and decode.variation == 'uniform'
+    assert decode.class_counts == COUNTS
+    aux0, aux1 = out.model.auxiliary_head
+    assert aux0.loss_decode.type == 'BLVLoss' and aux0.loss_decode.loss_weight == 0.4
+    assert [lc.type for lc in aux1.loss_decode] == ['BLVLoss', 'DiceLoss']
+    # The input config is untouched.
+    assert cfg.model.decode_head.loss_decode.type == 'CrossEntropyLoss'
+
+
+def test_nested_heads_are_rewritten():
+    # HRDA-style: the outer head wraps a single-scale head that carries its own loss config.
+    model = dict(type='HRDAEncoderDecoder', decode_head=dict(
+        type='HRDAHead', single_scale_head='DAFormerHead', loss_decode=dict(CE),
+        attention_head=dict(type='DAFormerHead', loss_decode=dict(CE))))
+    out = apply_blv(model, 'data/gta/sample_class_stats.json', sigma=4.0)
+    assert out['decode_head']['loss_decode']['type'] == 'BLVLoss'
+    assert out['decode_head']['attention_head']['loss_decode']['type'] == 'BLVLoss'
+    assert out['decode_head']['loss_decode']['class_counts'] == 'data/gta/sample_class_stats.json'
+
+
+def test_apply_blv_rejects_unknown_options_and_configs_without_losses():
+    with pytest.raises(KeyError, match="unknown BLV option.*'sigmaa'"):
+        apply_blv(dict(model=_mit_b0_segformer()), COUNTS, sigmaa=3)
+    with pytest.raises(ValueError, match='no loss_decode'):
+        apply_blv(dict(model=dict(type='EncoderDecoder')), COUNTS)
+    cfg = dict(model=_mit_b0_segformer())
+    cfg['model']['decode_head']['loss_decode']['use_sigmoid'] = True
+    with pytest.raises(ValueError, match='sigmoid'):
+        apply_blv(cfg, COUNTS)
+
+
+def test_reapplying_overrides_only_what_is_given():
+    once = apply_blv(dict(model=_mit_b0_segformer()), COUNTS, sigma=6.0, balance=False)
+    twice = apply_blv(once, COUNTS, sigma=3.0)
+    loss = twice['model']['decode_head']['loss_decode']
+    assert loss['sigma'] == 3.0 and loss['balance'] is False
+
+
+def test_encoder_decoder_with_blv_trains_two_iterations_on_cpu():
+    cfg = apply_blv(dict(model=_mit_b0_segformer()), COUNTS, sigma=6.0)
+    model = build_segmentor(cfg['model'])
+    model.init_weights()
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    img = torch.randn(2, 3, 64, 64)
+    gt = torch.randint(0, 19, (2, 1, 64, 64))
+    metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
+                  flip=False)] * 2
+    before = [p.detach().clone() for p in model.decode_head.parameters()]
+    for _ in range(2):
+        optimizer.zero_grad()
+        out = model.train_step(dict(img=img, img_metas=metas, gt_semantic_seg=gt), optimizer)
+        out['loss'].backward()
+        optimizer.step()
+        assert 'decode.loss_blv' in out['log_vars']
+        # The BLV loss is part of the total that is back-propagated.
+        assert out['loss'].item() == pytest.approx(out['log_vars']['loss'])
+        assert out['log_vars']['loss'] >= out['log_vars']['decode.loss_blv'] > 0
+    after = list(model.decode_head.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after))
+    assert model.backbone.layers[0][0].projection.weight.grad.abs().sum() > 0
