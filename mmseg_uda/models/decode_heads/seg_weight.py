@@ -1,0 +1,70 @@
+"""Per-pixel loss weights for every mmseg decode head (the one patch of mmseg's heads).
+
+DACS trains on mixed images whose pseudo-labelled pixels carry a confidence weight. DAFormer
+edited mmseg 0.16 so that ``BaseDecodeHead.forward_train`` and ``losses`` accept a
+``seg_weight`` (B×H×W at label resolution) and hand it to ``loss_decode(..., weight=...)``.
+mmseg 0.30 has no such argument, so this module adds it to ``BaseDecodeHead`` itself: every
+head (ours, mmseg's own such as ``FCNHead`` as auxiliary head, and user heads) then accepts
+it. Without ``seg_weight`` the behaviour is exactly mmseg's.
+
+The reduction stays mmseg's: ``CrossEntropyLoss`` multiplies the per-pixel loss by the weight
+and averages over all pixels, ignored ones included (``avg_non_ignore=False``), as DAFormer.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from mmcv.runner import force_fp32
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.losses import accuracy
+from mmseg.ops import resize
+
+
+def forward_train(self: BaseDecodeHead, inputs, img_metas: list[dict],
+                  gt_semantic_seg: torch.Tensor, train_cfg: dict,
+                  seg_weight: torch.Tensor | None = None) -> dict:
+    """Forward, then the losses against ``gt_semantic_seg`` weighted per pixel by ``seg_weight``."""
+    seg_logits = self(inputs)
+    return self.losses(seg_logits, gt_semantic_seg, seg_weight)
+
+
+def _check_weight(seg_weight: torch.Tensor, seg_label: torch.Tensor) -> torch.Tensor:
+    if seg_weight.dim() == 4 and seg_weight.shape[1] == 1:
+        seg_weight = seg_weight.squeeze(1)
+    if seg_weight.shape != seg_label.shape:
+        raise ValueError(f'seg_weight has shape {tuple(seg_weight.shape)} but the label has '
+                         f'{tuple(seg_label.shape)}; pass one weight per label pixel (B×H×W)')
+    return seg_weight
+
+
+@force_fp32(apply_to=('seg_logit', ))
+def losses(self: BaseDecodeHead, seg_logit: torch.Tensor, seg_label: torch.Tensor,
+           seg_weight: torch.Tensor | None = None) -> dict:
+    """mmseg's ``BaseDecodeHead.losses`` with an optional per-pixel weight."""
+    loss = dict()
+    seg_logit = resize(input=seg_logit, size=seg_label.shape[2:], mode='bilinear',
+                       align_corners=self.align_corners)
+    seg_label = seg_label.squeeze(1)
+    if seg_weight is not None:
+        seg_weight = _check_weight(seg_weight, seg_label)
+    if self.sampler is not None:
+        sampled = self.sampler.sample(seg_logit, seg_label)
+        seg_weight = sampled if seg_weight is None else seg_weight * sampled
+    losses_decode = (self.loss_decode if isinstance(self.loss_decode, nn.ModuleList)
+                     else [self.loss_decode])
+    for loss_decode in losses_decode:
+        value = loss_decode(seg_logit, seg_label, weight=seg_weight,
+                            ignore_index=self.ignore_index)
+        name = loss_decode.loss_name
+        loss[name] = loss[name] + value if name in loss else value
+    loss['acc_seg'] = accuracy(seg_logit, seg_label, ignore_index=self.ignore_index)
+    return loss
+
+
+def patch_base_decode_head() -> None:
+    """Install the weighted ``forward_train``/``losses`` on ``BaseDecodeHead`` (idempotent)."""
+    BaseDecodeHead.forward_train = forward_train
+    BaseDecodeHead.losses = losses
+
+
+patch_base_decode_head()
