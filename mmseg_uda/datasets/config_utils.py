@@ -1,0 +1,51 @@
+"""Change the image scales and crop size of a UDA data config after ``_base_`` inheritance.
+
+The dataset base configs build their pipelines from module-level variables, so overriding
+``crop_size`` at the top level of a derived config does not reach them; this edits the
+pipelines inside ``cfg.data`` instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+
+
+def _transforms(pipeline: Iterable) -> Iterable[MutableMapping]:
+    for t in pipeline:
+        yield t
+        yield from _transforms(t.get('transforms', []))
+
+
+def _set(pipeline, scale=None, crop_size=None, multi_scale=None) -> None:
+    for t in _transforms(pipeline):
+        if t['type'] == 'Resize' and scale is not None and 'img_scale' in t:
+            t['img_scale'] = tuple(scale)
+        elif t['type'] == 'RandomCrop' and crop_size is not None:
+            t['crop_size'] = tuple(crop_size)
+        elif t['type'] == 'Pad' and crop_size is not None and 'size' in t:
+            t['size'] = tuple(crop_size)
+        elif t['type'] == 'MultiScaleFlipAug' and multi_scale is not None:
+            t['img_scale'] = tuple(multi_scale)
+
+
+def scale_pipelines(cfg: MutableMapping, source_scale: tuple[int, int] | None = None,
+                    target_scale: tuple[int, int] | None = None,
+                    crop_size: tuple[int, int] | None = None,
+                    test_scale: tuple[int, int] | None = None) -> MutableMapping:
+    """Edit ``cfg.data`` in place and return ``cfg``.
+
+    - ``source_scale`` / ``target_scale``: (width, height) of Resize in the source / target
+      training pipelines (DAFormer: (1280, 720) GTA, (1280, 760) SYNTHIA, (1024, 512) target);
+    - ``crop_size``: (height, width) of RandomCrop and Pad in both training pipelines;
+    - ``test_scale``: (width, height) of MultiScaleFlipAug in val and test; defaults to
+      ``target_scale``.
+    Arguments left as None are not changed.
+    """
+    data = cfg['data']
+    train = data['train']
+    _set(train['source']['pipeline'], source_scale, crop_size)
+    _set(train['target']['pipeline'], target_scale, crop_size)
+    test_scale = test_scale or target_scale
+    for split in ('val', 'test'):
+        if split in data:
+            _set(data[split]['pipeline'], multi_scale=test_scale)
+    return cfg
