@@ -79,5 +79,8 @@ def apply_blv(cfg: Config | dict, class_counts: ClassCounts, **blv_options: Any)
         raise ValueError('apply_blv: the config has no loss_decode to replace (looked in '
                          f'{where} and every head below it)')
     if isinstance(out, Config):
-        return Config(as_dict, filename=out.filename)
+        # Keep the text and name, but never re-read the file: Config.fromstring's
+        # temporary file is already gone.
+        filename = out.filename if out.filename and os.path.exists(out.filename) else None
+        return Config(as_dict, cfg_text=out.text or None, filename=filename)
     return out

@@ -7,6 +7,6 @@ from . import compat  # noqa: F401  (must stay first)
 
 import blv_patches  # noqa: F401,E402  (registers BLVLoss before the models use it)
 
-from . import datasets, models  # noqa: F401,E402  (registration side effects)
+from . import core, datasets, models  # noqa: F401,E402  (registration side effects)
 
 __version__ = '0.1.0'

@@ -44,6 +44,12 @@ def test_every_head_of_a_plain_config_becomes_blv():
     assert cfg.model.decode_head.loss_decode.type == 'CrossEntropyLoss'
 
 
+def test_config_from_a_string_keeps_working():
+    text = 'model = ' + repr(_mit_b0_segformer())
+    out = apply_blv(Config.fromstring(text, '.py'), COUNTS)
+    assert out.model.decode_head.loss_decode.type == 'BLVLoss'
+
+
 def test_nested_heads_are_rewritten():
     # HRDA-style: the outer head wraps a single-scale head that carries its own loss config.
     model = dict(type='HRDAEncoderDecoder', decode_head=dict(

@@ -138,6 +138,12 @@ def atomic_write(path: str, write: Callable) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the result the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
