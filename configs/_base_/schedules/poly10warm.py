@@ -1,0 +1,12 @@
+# Poly decay (power 1) to 0 after a linear warmup over 1500 iterations; 40k iterations.
+lr_config = dict(
+    policy='poly',
+    warmup='linear',
+    warmup_iters=1500,
+    warmup_ratio=1e-6,
+    power=1.0,
+    min_lr=0.0,
+    by_epoch=False)
+runner = dict(type='IterBasedRunner', max_iters=40000)
+checkpoint_config = dict(by_epoch=False, interval=40000, max_keep_ckpts=1)
+evaluation = dict(interval=4000, metric='mIoU')

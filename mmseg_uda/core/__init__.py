@@ -1,0 +1,2 @@
+"""Evaluation (streaming confusion matrix) and training hooks."""
+from . import evaluation, hooks  # noqa: F401

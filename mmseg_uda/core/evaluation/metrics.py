@@ -1,0 +1,71 @@
+"""mIoU summaries over the 19 Cityscapes classes and the SYNTHIA subsets (mIoU16, mIoU13)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from .confusion import mean_iou
+
+# SYNTHIA has no terrain (9), truck (14) or train (16): mIoU16 leaves them out, mIoU13 also
+# leaves out wall (3), fence (4) and pole (5) (anchors §5, Validation).
+SYNTHIA_ABSENT = (9, 14, 16)
+SYNTHIA_13_ALSO_ABSENT = (3, 4, 5)
+MIOU16_CLASSES = tuple(c for c in range(19) if c not in SYNTHIA_ABSENT)
+MIOU13_CLASSES = tuple(c for c in MIOU16_CLASSES if c not in SYNTHIA_13_ALSO_ABSENT)
+SYNTHIA_SUBSETS = {'miou16': MIOU16_CLASSES, 'miou13': MIOU13_CLASSES}
+
+
+def _percent(x: float) -> float | None:
+    """IoU in percent; None (JSON null) for a class that appears nowhere."""
+    return None if math.isnan(x) else 100.0 * x
+
+
+def summarize_iou(iou: torch.Tensor, class_names: Sequence[str],
+                  subsets: Mapping[str, Sequence[int]] | None = None) -> dict[str, Any]:
+    """``per_class_iou`` (name → IoU %), ``miou`` over all classes, plus one mIoU per subset."""
+    if len(class_names) != iou.numel():
+        raise ValueError(f'{len(class_names)} class names for {iou.numel()} IoU values')
+    summary: dict[str, Any] = {
+        'per_class_iou': {name: _percent(float(v)) for name, v in zip(class_names, iou)},
+        'miou': _percent(mean_iou(iou)),
+    }
+    for key, classes in (subsets or {}).items():
+        summary[key] = _percent(mean_iou(iou, classes))
+    return summary
+
+
+def uses_synthia_subsets(cfg: Mapping) -> bool:
+    """Whether a run is SYNTHIA→Cityscapes, so mIoU16/mIoU13 are reported.
+
+    ``evaluation.synthia_subsets`` decides when set; otherwise ``exp_meta.dataset`` or the
+    source dataset's type does.
+    """
+    explicit = (cfg.get('evaluation') or {}).get('synthia_subsets')
+    if explicit is not None:
+        return bool(explicit)
+    exp_meta = cfg.get('exp_meta') or {}
+    if exp_meta.get('dataset') is not None:
+        return exp_meta['dataset'] == 'syn2cs'
+    train = (cfg.get('data') or {}).get('train') or {}
+    source = train.get('source', train)
+    return 'synthia' in str(source.get('type', '')).lower()
+
+
+def format_iou_table(summary: Mapping[str, Any]) -> str:
+    """A plain-text table: one line per class, then the mIoU lines."""
+    width = max(len(n) for n in summary['per_class_iou'])
+
+    def fmt(value: float | None) -> str:
+        return '   nan' if value is None else f'{value:6.2f}'
+
+    lines = [f'{"class":<{width}}    IoU']
+    lines += [f'{name:<{width}} {fmt(v)}' for name, v in summary['per_class_iou'].items()]
+    n = len(summary['per_class_iou'])
+    lines.append(f'{"mIoU" + str(n):<{width}} {fmt(summary["miou"])}')
+    for key in ('miou16', 'miou13'):
+        if key in summary:
+            lines.append(f'{"mIoU" + key[4:]:<{width}} {fmt(summary[key])}')
+    return '\n'.join(lines)

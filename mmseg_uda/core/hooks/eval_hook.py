@@ -1,0 +1,88 @@
+"""Evaluation during training from a streaming confusion matrix, and final_metrics.json."""
+from __future__ import annotations
+
+import os.path as osp
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch.distributed as dist
+from mmcv.runner import HOOKS, Hook, get_dist_info
+
+from mmseg_uda.datasets.conversion import write_json_atomic
+
+from ..evaluation import format_iou_table, stream_evaluate, summarize_iou
+
+FINAL_METRICS = 'final_metrics.json'
+
+
+def final_metrics_record(summary: Mapping[str, Any], iteration: int,
+                         exp_meta: Mapping | None) -> dict:
+    """The ``final_metrics.json`` content (ARCHITECTURE.md): exp_meta, iter, per-class IoU and
+    the mIoUs, all IoUs in percent (null for a class absent from labels and predictions)."""
+    return {'exp_meta': dict(exp_meta) if exp_meta is not None else None,
+            'iter': int(iteration), **summary}
+
+
+@HOOKS.register_module()
+class StreamingEvalHook(Hook):
+    """Every ``interval`` iterations and after the last one: mIoU of the model on
+    ``dataloader``, printed as a table and logged (``mIoU``, ``mIoU16``, ``mIoU13``,
+    ``IoU.<class>``, as fractions like mmseg's EvalHook) to the text and TensorBoard loggers.
+    At the end of the run it writes ``<work_dir>/final_metrics.json``.
+
+    Under DDP, rank 0 evaluates the whole set while the other ranks wait.
+    """
+
+    def __init__(self, dataloader, interval: int,
+                 class_subsets: Mapping[str, Sequence[int]] | None = None,
+                 exp_meta: Mapping | None = None, progress: bool = True) -> None:
+        self.dataloader = dataloader
+        self.interval = interval
+        self.class_subsets = dict(class_subsets or {})
+        self.exp_meta = exp_meta
+        self.progress = progress
+        self.last_summary: dict | None = None
+        self.last_iter: int | None = None
+
+    def after_train_iter(self, runner) -> None:
+        if self.every_n_iters(runner, self.interval) or self.is_last_iter(runner):
+            self.evaluate(runner, runner.iter + 1)
+
+    def after_run(self, runner) -> None:
+        if self.last_iter != runner.iter:  # e.g. resumed from the final checkpoint
+            self.evaluate(runner, runner.iter)
+        if get_dist_info()[0] == 0:
+            path = osp.join(runner.work_dir, FINAL_METRICS)
+            write_json_atomic(final_metrics_record(self.last_summary, runner.iter,
+                                                   self.exp_meta), path)
+            runner.logger.info(f'final metrics written to {path}')
+
+    def evaluate(self, runner, iteration: int) -> dict:
+        rank, world_size = get_dist_info()
+        if rank == 0:
+            confusion = stream_evaluate(runner.model, self.dataloader, progress=self.progress)
+            summary = summarize_iou(confusion.iou(), self.dataloader.dataset.CLASSES,
+                                    self.class_subsets)
+            runner.logger.info(f'iter {iteration}, {len(self.dataloader.dataset)} images:\n'
+                               + format_iou_table(summary))
+            self._log(runner, summary)
+            self.last_summary = summary
+        if world_size > 1:
+            dist.barrier()
+        self.last_iter = iteration
+        return self.last_summary
+
+    @staticmethod
+    def _log(runner, summary: Mapping[str, Any]) -> None:
+        output = runner.log_buffer.output
+
+        def fraction(value):
+            return float('nan') if value is None else value / 100.0
+
+        output['mIoU'] = fraction(summary['miou'])
+        for key in ('miou16', 'miou13'):
+            if key in summary:
+                output['mIoU' + key[4:]] = fraction(summary[key])
+        for name, value in summary['per_class_iou'].items():
+            output[f'IoU.{name}'] = fraction(value)
+        runner.log_buffer.ready = True

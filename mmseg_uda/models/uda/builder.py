@@ -1,0 +1,23 @@
+"""The UDA registry and the one function that builds whatever a config trains."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch.nn as nn
+from mmcv.utils import Registry
+from mmseg.models.builder import build_segmentor
+
+UDA = Registry('uda')
+
+
+def build_train_model(cfg: Mapping) -> nn.Module:
+    """The model a config trains: ``cfg.uda`` wrapped around ``cfg.model``, or the segmentor.
+
+    Like DAFormer's ``build_train_model``: the UDA wrapper (DACS, SourceOnly) builds its student
+    (and teacher, ImageNet model) from the segmentor config it is given.
+    """
+    if cfg.get('uda') is None:
+        return build_segmentor(cfg['model'])
+    uda_cfg = dict(cfg['uda'])
+    uda_cfg['model'] = cfg['model']
+    return UDA.build(uda_cfg)
