@@ -51,7 +51,57 @@ def configure_for_device(cfg: Any, device: str | None = None) -> Any:
     return cfg
 
 
+# mmcv's runner and mmseg's transforms accept tuples only for these keys (workflow phases,
+# image scales, crop sizes, ranges), and JSON has no tuples.
+_TUPLE_KEYS = frozenset({'workflow', 'img_scale', 'crop_size', 'ratio_range', 'hr_crop_size',
+                         'stride', 'size'})
+
+
+def _as_tuples(value: Any) -> Any:
+    """[a, b] -> (a, b); [[a, b], [c, d]] -> [(a, b), (c, d)] (a list of scales stays a list)."""
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return [tuple(v) for v in value]
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return tuple(value)
+    return value
+
+
+def restore_json_tuples(node: Any) -> Any:
+    """Recursively turn the lists that a JSON round trip made of tuple-only fields back into
+    tuples, in place; returns ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _TUPLE_KEYS:
+                node[key] = _as_tuples(value)
+            restore_json_tuples(node[key])
+    elif isinstance(node, list):
+        for value in node:
+            restore_json_tuples(value)
+    return node
+
+
+def load_json_configs_with_tuples() -> None:
+    """Generated experiment configs are JSON (as DAFormer's). Loading one with
+    ``Config.fromfile`` gives lists where mmcv's runner (``workflow``) and mmseg's Resize /
+    MultiScaleFlipAug (``img_scale``) assert tuples; restore them when a .json file is read."""
+    from mmcv import Config
+
+    original = Config._file2dict
+    if getattr(original, '_blv_uda_json_tuples', False):
+        return
+
+    def _file2dict(filename, *args, **kwargs):
+        cfg_dict, cfg_text = original(filename, *args, **kwargs)
+        if str(filename).endswith('.json'):
+            restore_json_tuples(cfg_dict)
+        return cfg_dict, cfg_text
+
+    _file2dict._blv_uda_json_tuples = True
+    Config._file2dict = staticmethod(_file2dict)
+
+
 allow_numpy_in_checkpoints()
+load_json_configs_with_tuples()
 
 
 # --- DDP (training-at-scale, issue #6) ---------------------------------------------------------
@@ -71,6 +121,7 @@ def fix_mmddp_forward() -> None:
     (DACS) must not use DDP's reducer at all: see ``mmseg_uda.runtime.ddp``.
     """
     from mmcv.parallel import MMDistributedDataParallel
+    global MMCV_RUN_DDP_FORWARD
 
     def _run_ddp_forward(self, *inputs, **kwargs):
         device_id = self.device_ids[0] if self.device_ids else -1
@@ -78,7 +129,12 @@ def fix_mmddp_forward() -> None:
         with self._inside_ddp_forward():
             return self.module(*inputs[0], **kwargs[0])
 
+    if MMCV_RUN_DDP_FORWARD is None:  # keep mmcv's version once, for the test that shows the bug
+        MMCV_RUN_DDP_FORWARD = MMDistributedDataParallel._run_ddp_forward
     MMDistributedDataParallel._run_ddp_forward = _run_ddp_forward
+
+
+MMCV_RUN_DDP_FORWARD = None
 
 
 fix_mmddp_forward()

@@ -58,3 +58,27 @@ def test_cpu_loader_config_with_zero_workers():
     compat.configure_for_device(cfg, 'cpu')
     assert cfg.device == 'cpu' and cfg.gpu_ids == [0]
     assert len(list(build())) == 2
+
+
+def test_json_configs_get_their_tuples_back(tmp_path):
+    import json
+
+    from mmcv.utils import build_from_cfg
+    from mmseg.datasets.builder import PIPELINES
+    cfg = dict(workflow=[('train', 1)],
+               pipeline=[dict(type='Resize', img_scale=(1280, 720), ratio_range=(0.5, 2.0)),
+                         dict(type='MultiScaleFlipAug', img_scale=(1024, 512),
+                              transforms=[dict(type='Resize', keep_ratio=True)])],
+               num_layers=[3, 6, 40, 3])
+    path = tmp_path / 'generated.json'
+    path.write_text(json.dumps(cfg))
+    loaded = Config.fromfile(str(path))
+    assert loaded.workflow == [('train', 1)]
+    assert loaded.pipeline[0].img_scale == (1280, 720) and loaded.pipeline[0].ratio_range == (0.5, 2.0)
+    assert loaded.num_layers == [3, 6, 40, 3]  # lists of other keys stay lists
+    for step in loaded.pipeline:  # mmseg asserts tuples here
+        build_from_cfg(step, PIPELINES)
+    # The failure it fixes: without restoring, mmseg rejects the JSON lists.
+    raw = json.loads(path.read_text())
+    with pytest.raises(AssertionError):
+        build_from_cfg(raw['pipeline'][1], PIPELINES)
