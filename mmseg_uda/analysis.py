@@ -1,0 +1,461 @@
+"""Seed-averaged results of an experiment, laid out as the paper's tables.
+
+Every ``final_metrics.json`` below a root is read; runs that differ only in seed are grouped;
+each table row of `mmseg_uda.experiments` gets, per metric, the mean, the sample standard
+deviation (ddof=1) and the number of seeds found, beside the paper's value. mIoU19/16/13 and
+the tail mIoU are recomputed from the per-class IoUs, so every number uses the same rule.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .experiments import (
+    EXPERIMENTS,
+    GENERATED_DIR,
+    REPO_ROOT,
+    Experiment,
+    RunSpec,
+    Table,
+    TableRow,
+    source_stats_path,
+)
+from .sweep import FINAL_METRICS
+
+PAPER: dict[str, Any] = json.loads(Path(__file__).with_name('paper_tables.json').read_text())
+CLASSES: tuple[str, ...] = tuple(PAPER['classes_cityscapes19'])
+SYNTHIA16: tuple[str, ...] = tuple(PAPER['classes_synthia16'])
+SYNTHIA13: tuple[str, ...] = tuple(PAPER['classes_synthia13'])
+TAIL: tuple[str, ...] = tuple(PAPER['tail_classes_paper'])
+STD_NOTE = 'mean ± sample std over seeds (ddof=1; "–" when n < 2), (n) = seeds found'
+
+
+def evaluated_classes(dataset: str) -> tuple[str, ...]:
+    """SYNTHIA has no terrain, truck or train, so its tables use 16 classes (the paper's)."""
+    return SYNTHIA16 if dataset == 'syn2cs' else CLASSES
+
+
+def tail_classes(dataset: str) -> tuple[str, ...]:
+    """The paper's 9 tail classes; for SYNTHIA the 7 of them that it has."""
+    evaluated = evaluated_classes(dataset)
+    return tuple(c for c in TAIL if c in evaluated)
+
+
+def headline_metric(dataset: str) -> str:
+    return 'miou16' if dataset == 'syn2cs' else 'miou19'
+
+
+def _nanmean(values: Iterable[float]) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def summary_metrics(per_class: dict[str, float], dataset: str) -> dict[str, float]:
+    """mIoU19 (+ mIoU16/13 for SYNTHIA) and tail mIoU from per-class IoUs (in percent).
+
+    A class that is NaN (absent from the validation labels and the predictions) is left out,
+    as mmseg's mIoU does.
+    """
+    out = {'miou19': _nanmean(per_class.get(c, math.nan) for c in CLASSES)}
+    if dataset == 'syn2cs':
+        out['miou16'] = _nanmean(per_class.get(c, math.nan) for c in SYNTHIA16)
+        out['miou13'] = _nanmean(per_class.get(c, math.nan) for c in SYNTHIA13)
+    out['tail'] = _nanmean(per_class.get(c, math.nan) for c in tail_classes(dataset))
+    return out
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    exp: int
+    spec: RunSpec
+    seed: int
+    iter: int | None
+    per_class: dict[str, float]
+
+
+def read_result(path: Path) -> Result:
+    """Parse one final_metrics.json; raises ValueError naming the file and the problem."""
+    try:
+        data = json.loads(path.read_text())
+        meta = data['exp_meta']
+        per_class = {str(k): float('nan') if v is None else float(v)
+                     for k, v in data['per_class_iou'].items()}
+        result = Result(path, int(meta['exp']), RunSpec.from_meta(meta), int(meta['seed']),
+                        data.get('iter'), per_class)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'{path}: not a valid {FINAL_METRICS} ({type(e).__name__}: {e})') from e
+    unknown = set(per_class) - set(CLASSES)
+    if unknown:
+        raise ValueError(f'{path}: per_class_iou has unknown class names {sorted(unknown)}; '
+                         f'expected mmseg CityscapesDataset.CLASSES')
+    return result
+
+
+def load_results(root: Path) -> list[Result]:
+    """Every readable final_metrics.json below ``root``; unreadable ones are warned about."""
+    results = []
+    for path in sorted(root.rglob(FINAL_METRICS)):
+        try:
+            results.append(read_result(path))
+        except ValueError as e:
+            warnings.warn(f'skipped {e}', stacklevel=2)
+    return results
+
+
+def group_by_run(results: Iterable[Result]) -> dict[tuple[int, RunSpec], dict[int, Result]]:
+    """(exp, spec) -> seed -> result. Two results of one seed: the later iteration wins."""
+    groups: dict[tuple[int, RunSpec], dict[int, Result]] = {}
+    for r in results:
+        seeds = groups.setdefault((r.exp, r.spec), {})
+        other = seeds.get(r.seed)
+        if other is not None:
+            keep, drop = sorted((r, other), key=lambda x: (x.iter or 0, x.path.stat().st_mtime))[::-1]
+            warnings.warn(f'two results for one seed: using {keep.path}, ignoring {drop.path}',
+                          stacklevel=2)
+            r = keep
+        seeds[r.seed] = r
+    return groups
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Stat:
+    values: dict[int, float]   # seed -> value; NaN values are left out
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(list(self.values.values()))) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation (ddof=1); None below two seeds."""
+        return float(np.std(list(self.values.values()), ddof=1)) if self.n > 1 else None
+
+
+def _stat(values: dict[int, float]) -> Stat:
+    return Stat({s: v for s, v in sorted(values.items()) if not math.isnan(v)})
+
+
+@dataclass
+class RowReport:
+    row: TableRow
+    seeds_found: list[int]
+    seeds_missing: list[int]
+    stats: dict[str, Stat]
+    paper: dict[str, float] = field(default_factory=dict)
+    gain: float | None = None          # summary tables: our headline mean minus the baseline's
+    paper_gain: float | None = None
+
+
+@dataclass
+class TableReport:
+    table: Table
+    exp: int
+    rows: list[RowReport]
+
+
+def paper_values(row: TableRow) -> dict[str, float]:
+    """The paper's numbers of a row, with mIoU13/tail computed from its per-class values."""
+    if row.paper is None:
+        return {}
+    node: Any = PAPER
+    for key in row.paper:
+        node = node[key]
+    dataset = row.spec.dataset
+    if not isinstance(node, dict):
+        return {headline_metric(dataset): float(node)}
+    out = {k: float(v) for k, v in node['per_class_iou'].items()}
+    out['tail'] = _nanmean(out[c] for c in tail_classes(dataset))
+    out.update({k: float(node[k]) for k in ('miou19', 'miou16', 'miou13') if k in node})
+    return out
+
+
+def metric_names(table: Table, dataset: str) -> list[str]:
+    if table.kind == 'summary':
+        return [headline_metric(dataset), 'tail']
+    extra = ['miou16', 'miou13', 'miou19'] if dataset == 'syn2cs' else ['miou19']
+    return [*evaluated_classes(dataset), *extra, 'tail']
+
+
+def row_report(row: TableRow, table: Table, seeds: dict[int, Result],
+               expected: Sequence[int]) -> RowReport:
+    dataset = row.spec.dataset
+    per_seed = {s: {**r.per_class, **summary_metrics(r.per_class, dataset)}
+                for s, r in seeds.items()}
+    stats = {m: _stat({s: v.get(m, math.nan) for s, v in per_seed.items()})
+             for m in metric_names(table, dataset)}
+    return RowReport(row, sorted(seeds), [s for s in expected if s not in seeds], stats,
+                     paper_values(row))
+
+
+def _add_gains(report: TableReport) -> None:
+    """Gain of each row over its table's row without BLV on the same data set."""
+    baselines = {r.row.spec: r for r in report.rows if r.row.spec.blv is None}
+    for r in report.rows:
+        base = baselines.get(r.row.spec.without_blv())
+        metric = headline_metric(r.row.spec.dataset)
+        if base is None or base is r:
+            continue
+        ours, theirs = r.stats[metric].mean, base.stats[metric].mean
+        if ours is not None and theirs is not None:
+            r.gain = ours - theirs
+        if metric in r.paper and metric in base.paper:
+            r.paper_gain = r.paper[metric] - base.paper[metric]
+
+
+def analyze(results: Sequence[Result], exps: Sequence[Experiment],
+            seeds: Sequence[int] | None = None) -> tuple[list[TableReport], list[Result]]:
+    """Table reports for ``exps`` and the results that fit no table row of them."""
+    groups = group_by_run(results)
+    reports, used = [], set()
+    for exp in exps:
+        expected = list(exp.seeds if seeds is None else seeds)
+        for table in exp.tables:
+            rows = []
+            for row in table.rows:
+                found = groups.get((exp.id, row.spec), {})
+                used.add((exp.id, row.spec))
+                rows.append(row_report(row, table, found, expected))
+            report = TableReport(table, exp.id, rows)
+            if table.kind == 'summary':
+                _add_gains(report)
+            reports.append(report)
+    ids = {exp.id for exp in exps}
+    unmatched = [r for key, runs in groups.items() if key[0] in ids and key not in used
+                 for r in runs.values()]
+    return reports, unmatched
+
+
+# ----------------------------------------------------------------------------- rendering
+
+_LABELS = {'miou19': 'mIoU19', 'miou16': 'mIoU16', 'miou13': 'mIoU13', 'tail': 'tail mIoU'}
+
+
+def fmt_stat(stat: Stat) -> str:
+    if stat.n == 0:
+        return '– (0)'
+    std = '–' if stat.std is None else f'{stat.std:.1f}'
+    return f'{stat.mean:.1f} ± {std} ({stat.n})'
+
+
+def fmt_num(x: float | None, signed: bool = False) -> str:
+    if x is None or math.isnan(x):
+        return '–'
+    return f'{x:+.1f}' if signed else f'{x:.1f}'
+
+
+def _diff(stat: Stat, paper: float | None) -> float | None:
+    return None if stat.mean is None or paper is None else stat.mean - paper
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return '| ' + ' | '.join(cells) + ' |'
+
+
+def _missing_lines(report: TableReport) -> list[str]:
+    lines = []
+    for r in report.rows:
+        if r.seeds_missing:
+            where = f' ({r.row.spec.dataset})' if report.table.kind == 'summary' else ''
+            lines.append(f'- missing seeds of {r.row.label}{where}: '
+                         + ', '.join(map(str, r.seeds_missing))
+                         + (' (no run found)' if not r.seeds_found else ''))
+    return lines
+
+
+def render_per_class(report: TableReport) -> list[str]:
+    dataset = report.rows[0].row.spec.dataset
+    metrics = metric_names(report.table, dataset)
+    has_paper = any(r.paper for r in report.rows)
+    lines = [_md_row(['Method', '', *(_LABELS.get(m, m) for m in metrics)]),
+             _md_row(['---', '---', *('---:' for _ in metrics)])]
+    for r in report.rows:
+        lines.append(_md_row([r.row.label, 'ours', *(fmt_stat(r.stats[m]) for m in metrics)]))
+        if has_paper:
+            lines.append(_md_row(['', 'paper', *(fmt_num(r.paper.get(m)) for m in metrics)]))
+            lines.append(_md_row(['', 'Δ', *(fmt_num(_diff(r.stats[m], r.paper.get(m)), True)
+                                             for m in metrics)]))
+    return lines
+
+
+def render_summary(report: TableReport) -> list[str]:
+    lines = [_md_row(['Data set', 'Setting', 'mIoU (ours)', 'paper', 'Δ', 'gain (ours)',
+                      'gain (paper)', 'tail mIoU (ours)']),
+             _md_row(['---', '---', *('---:' for _ in range(6))])]
+    for r in report.rows:
+        metric = headline_metric(r.row.spec.dataset)
+        stat = r.stats[metric]
+        lines.append(_md_row([f'{r.row.spec.dataset} ({_LABELS[metric]})', r.row.label,
+                              fmt_stat(stat), fmt_num(r.paper.get(metric)),
+                              fmt_num(_diff(stat, r.paper.get(metric)), True),
+                              fmt_num(r.gain, True), fmt_num(r.paper_gain, True),
+                              fmt_stat(r.stats['tail'])]))
+    return lines
+
+
+def render_markdown(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) -> str:
+    out = []
+    for report in reports:
+        out += [f'### {report.table.title} (experiment {report.exp})', '',
+                f'Cells: {STD_NOTE}. Δ = ours − paper. tail mIoU = mean IoU over the paper\'s '
+                f'tail classes ({", ".join(TAIL)}; SYNTHIA: the 7 it has).', '']
+        out += render_per_class(report) if report.table.kind == 'per_class' \
+            else render_summary(report)
+        missing = _missing_lines(report)
+        out += ([''] + missing if missing else []) + ['']
+    if unmatched:
+        out.append(f'{len(unmatched)} result(s) fit no table row: '
+                   + ', '.join(str(r.path.parent.name) for r in unmatched))
+    return '\n'.join(out).rstrip() + '\n'
+
+
+def _stat_json(stat: Stat, paper: float | None) -> dict[str, Any]:
+    return dict(mean=stat.mean, std=stat.std, n=stat.n,
+                values={str(s): v for s, v in stat.values.items()},
+                paper=paper, diff=_diff(stat, paper))
+
+
+def to_json(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) -> dict[str, Any]:
+    experiments: dict[str, Any] = {}
+    for report in reports:
+        exp = experiments.setdefault(str(report.exp), dict(
+            title=EXPERIMENTS[report.exp].title if report.exp in EXPERIMENTS else '', tables=[]))
+        exp['tables'].append(dict(
+            id=report.table.id, title=report.table.title, kind=report.table.kind,
+            rows=[dict(label=r.row.label, run=r.row.spec.meta(), seeds_found=r.seeds_found,
+                       seeds_missing=r.seeds_missing, gain=r.gain, paper_gain=r.paper_gain,
+                       metrics={m: _stat_json(s, r.paper.get(m)) for m, s in r.stats.items()})
+                  for r in report.rows]))
+    return dict(std='sample standard deviation over seeds (ddof=1); null when n < 2',
+                experiments=experiments, unmatched=[str(r.path) for r in unmatched])
+
+
+# ----------------------------------------------------------------------------- Figure 3
+
+
+def _candidate_configs(result: Result) -> list[Path]:
+    """The configs a run was trained from: copies in its work dir, then the generated one."""
+    work_dir = result.path.parent
+    local = sorted(p for p in work_dir.glob('*.json') if p.name != FINAL_METRICS)
+    return local + [GENERATED_DIR / f'exp{result.exp}' / f'{work_dir.name}.json']
+
+
+def find_source_stats(results: Iterable[Result], dataset: str) -> Path | None:
+    """The source ``sample_class_stats.json`` named by the config of a run on ``dataset``."""
+    for result in results:
+        if result.spec.dataset != dataset:
+            continue
+        for config in _candidate_configs(result):
+            try:
+                rel = source_stats_path(json.loads(config.read_text()))
+            except (OSError, ValueError, KeyError, AttributeError):
+                continue
+            for base in (REPO_ROOT, Path.cwd()):
+                if (base / rel).is_file():
+                    return base / rel
+    return None
+
+
+def source_frequencies(stats_path: Path) -> dict[str, float]:
+    from blv_patches import read_class_stats
+    counts = read_class_stats(stats_path)
+    return {c: float(n) / float(counts.sum()) for c, n in zip(CLASSES, counts)}
+
+
+def blv_gains(report: TableReport) -> list[tuple[RowReport, dict[str, float]]]:
+    """Per-class IoU gain (mean over seeds) of each BLV row over the same run without BLV."""
+    by_spec = {r.row.spec: r for r in report.rows}
+    out = []
+    for r in report.rows:
+        base = by_spec.get(r.row.spec.without_blv())
+        if r.row.spec.blv is None or base is None:
+            continue
+        gains = {c: r.stats[c].mean - base.stats[c].mean
+                 for c in evaluated_classes(r.row.spec.dataset)
+                 if r.stats[c].mean is not None and base.stats[c].mean is not None}
+        if gains:
+            out.append((r, gains))
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r'[^a-z0-9]+', '_', text.lower()).strip('_')
+
+
+def plot_figure3(reports: Sequence[TableReport], out_dir: Path,
+                 stats_paths: dict[str, Path]) -> list[Path]:
+    """One PNG per BLV row of the per-class tables: source pixel frequency vs IoU gain."""
+    import matplotlib
+    matplotlib.use('Agg')  # no display on servers
+    import matplotlib.pyplot as plt
+
+    written = []
+    for report in reports:
+        if report.table.kind != 'per_class':
+            continue
+        for row, gains in blv_gains(report):
+            dataset = row.row.spec.dataset
+            if dataset not in stats_paths:
+                continue
+            freq = source_frequencies(stats_paths[dataset])
+            classes = [c for c in gains if freq.get(c, 0) > 0]  # log axis: absent classes out
+            fig, ax = plt.subplots(figsize=(8, 5))
+            for c in classes:
+                tail = c in TAIL
+                ax.scatter(freq[c], gains[c], color='tab:red' if tail else 'tab:blue', s=25)
+                ax.annotate(c, (freq[c], gains[c]), fontsize=7, xytext=(3, 3),
+                            textcoords='offset points')
+            ax.axhline(0, color='gray', lw=0.8)
+            ax.set_xscale('log')
+            ax.set_xlabel('pixel frequency in the source training set')
+            ax.set_ylabel('IoU gain from BLV (points, mean over seeds)')
+            ax.set_title(f'{row.row.label} vs without BLV, {dataset} (red: tail classes)',
+                         fontsize=9)
+            fig.tight_layout()
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f'fig3_exp{report.exp}_table{report.table.id}_{_slug(row.row.label)}.png'
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
+def stats_for_plots(results: Sequence[Result], given: dict[str, Path]) -> dict[str, Path]:
+    """Source statistics per data set: the ones given, else those named by the runs' configs."""
+    found = dict(given)
+    for dataset in {r.spec.dataset for r in results} - set(given):
+        path = find_source_stats(results, dataset)
+        if path is not None:
+            found[dataset] = path
+        else:
+            warnings.warn(f'no source class statistics found for {dataset}; pass '
+                          f'--source-stats {dataset}=PATH/sample_class_stats.json to plot it',
+                          stacklevel=2)
+    return found
+
+
+def experiments_for(results: Sequence[Result], exp_id: int | None) -> list[Experiment]:
+    ids = [exp_id] if exp_id is not None else sorted({r.exp for r in results})
+    unknown = [i for i in ids if i not in EXPERIMENTS]
+    if unknown:
+        warnings.warn(f'results of unknown experiment id(s) {unknown} are left out; '
+                      f'defined: {sorted(EXPERIMENTS)}', stacklevel=2)
+    return [EXPERIMENTS[i] for i in ids if i in EXPERIMENTS]

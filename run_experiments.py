@@ -1,0 +1,199 @@
+#!/usr/bin/env python
+"""Generate the configs of an experiment (mmseg_uda/experiments.py) and run them.
+
+  python run_experiments.py --exp 40 --dry-run                 # write configs, list the runs
+  python run_experiments.py --exp 40                           # train every run, one by one
+  python run_experiments.py --exp 40 --seeds 0 --filter dlv2red
+  python run_experiments.py --exp 40 --launcher torchrun --gpus 2
+  python run_experiments.py --exp 40 --launcher slurm --submit
+  python run_experiments.py --exp 40 --startup-test --data-root data/synthetic --data-scale 0.125
+  python run_experiments.py --config configs/generated/exp40/NAME.json   # one run
+
+Re-running a command finishes an interrupted sweep: finished runs (final_metrics.json in the
+work dir) are skipped and interrupted ones resume from their latest checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from mmseg_uda.datasets.conversion import atomic_write, write_json_atomic
+from mmseg_uda.experiments import (
+    GENERATED_DIR,
+    REPO_ROOT,
+    Experiment,
+    Run,
+    build_config,
+    estimate_gpu_hours,
+    get_experiment,
+    plan,
+    source_stats_path,
+)
+from mmseg_uda.sweep import (
+    LAUNCHERS,
+    Job,
+    SlurmOptions,
+    next_step,
+    run_sweep,
+    sbatch_script,
+    submit,
+)
+
+# The startup test (DAFormer/HRDA's): two iterations, no checkpoint, and no evaluation
+# (tools/train.py --no-validate), so it checks that every config builds and trains.
+STARTUP_TEST = dict(
+    runner=dict(max_iters=2),
+    checkpoint_config=dict(interval=100, save_last=False),
+    log_config=dict(interval=1),
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument('--exp', type=int, help='experiment id (mmseg_uda/experiments.py)')
+    what.add_argument('--config', type=Path, help='run one generated config (used by SLURM tasks)')
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument('--dry-run', action='store_true',
+                      help='write the configs and print one line per run; train nothing')
+    mode.add_argument('--startup-test', action='store_true',
+                      help='2 iterations of every distinct config, seed 0, in a separate work dir')
+    ap.add_argument('--seeds', type=lambda s: [int(x) for x in s.split(',')],
+                    help='comma-separated subset of the seeds, e.g. 0,1')
+    ap.add_argument('--filter', help='only runs whose name matches this regular expression')
+    ap.add_argument('--launcher', choices=LAUNCHERS, default='local')
+    ap.add_argument('--gpus', type=int, default=1, help='GPUs per run (torchrun: DDP processes)')
+    ap.add_argument('--data-root', help="replace the 'data/' folder of every data set "
+                                        '(e.g. data/synthetic for the synthetic sets)')
+    ap.add_argument('--work-root', type=Path, help='parent of the work dirs '
+                                                   '(default work_dirs/exp<ID>)')
+    ap.add_argument('--config-dir', type=Path, help='where generated configs go '
+                                                    '(default configs/generated/exp<ID>)')
+    ap.add_argument('--data-scale', type=float, metavar='F',
+                    help='linear size of the data relative to the real data sets, for the '
+                         'settings counted in original-image pixels (RCS min_pixels, HRDA '
+                         "margins); 0.125 for make_synthetic_data.py's 'small' set")
+    ap.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                    help='passed to every tools/train.py call')
+    slurm = ap.add_argument_group('slurm')
+    slurm.add_argument('--submit', action='store_true', help='submit the array with sbatch')
+    slurm.add_argument('--partition')
+    slurm.add_argument('--time', default=SlurmOptions.time, help='per-task time limit')
+    slurm.add_argument('--max-parallel', type=int, help='at most this many tasks at once')
+    slurm.add_argument('--sbatch', action='append', default=[], metavar='OPTION',
+                       help="extra #SBATCH option, e.g. --sbatch=--mem=64G (repeatable)")
+    slurm.add_argument('--setup', action='append', default=[], metavar='LINE',
+                       help="shell line run before each task, e.g. 'conda activate blv'")
+    args = ap.parse_args(argv)
+    if args.config and (args.dry_run or args.startup_test or args.launcher == 'slurm'):
+        ap.error('--config trains one config locally or with torchrun')
+    if args.gpus < 1:
+        ap.error('--gpus must be >= 1')
+    return args
+
+
+def select_runs(exp: Experiment, args: argparse.Namespace) -> list[Run]:
+    if args.startup_test:
+        if args.seeds and args.seeds != [0]:
+            print('--startup-test uses seed 0 only; --seeds ignored', file=sys.stderr)
+        seeds = [0]
+    else:
+        seeds = args.seeds
+    runs = plan(exp, seeds)
+    if args.filter:
+        pattern = re.compile(args.filter)
+        runs = [r for r in runs if pattern.search(r.name)]
+    if not runs:
+        raise SystemExit(f'no run of experiment {exp.id} matches --seeds {args.seeds} '
+                         f'--filter {args.filter!r}')
+    return runs
+
+
+def check_class_stats(configs: list[dict]) -> None:
+    """Fail before training when a BLV run's source statistics are missing (names the converter)."""
+    from blv_patches import read_class_stats
+    paths = {source_stats_path(cfg) for cfg in configs if cfg['exp_meta']['blv'] is not None}
+    for path in sorted(paths):
+        try:
+            read_class_stats(REPO_ROOT / path)
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f'error: {e}') from None
+
+
+def job_of(config_path: Path, cfg: dict) -> Job:
+    return Job(cfg.get('name', config_path.stem), config_path, REPO_ROOT / cfg['work_dir'])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.config:
+        cfg = json.loads(args.config.read_text())
+        check_class_stats([cfg])
+        result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
+                           cfg_options=args.cfg_options)
+        return 0 if result.ok else 1
+
+    exp = get_experiment(args.exp)
+    tag = f'exp{exp.id}' + ('-startup' if args.startup_test else '')
+    config_dir = args.config_dir or GENERATED_DIR / tag
+    work_root = args.work_root or Path('work_dirs') / tag
+    runs = select_runs(exp, args)
+    jobs, configs = [], []
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        cfg = build_config(exp, run, data_root=args.data_root, data_scale=args.data_scale,
+                           work_root=work_root, extra=STARTUP_TEST if args.startup_test else None)
+        path = config_dir / f'{run.name}.json'
+        write_json_atomic(cfg, str(path))
+        jobs.append(job_of(path, cfg))
+        configs.append(cfg)
+        if args.dry_run:
+            print(run.name, json.dumps(run.exp_meta()))
+
+    distinct = len({r.spec for r in runs})
+    print(f'experiment {exp.id}: {len(runs)} runs ({distinct} distinct configs), '
+          f'configs in {config_dir}', file=sys.stderr)
+    if args.dry_run:
+        hours = estimate_gpu_hours(runs)
+        if hours:
+            print(f'estimated cost: {hours:.0f} GPU-hours on the anchors\' GPUs '
+                  '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
+        return 0
+    check_class_stats(configs)
+    if args.launcher == 'slurm':
+        return write_slurm(jobs, tag, work_root, args)
+    result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,
+                       cfg_options=args.cfg_options,
+                       train_args=['--no-validate'] if args.startup_test else [])
+    return 0 if result.ok else 1
+
+
+def write_slurm(jobs: list[Job], tag: str, work_root: Path, args: argparse.Namespace) -> int:
+    pending = [j for j in jobs if args.startup_test or next_step(j.work_dir).action != 'skip']
+    if not pending:
+        print('every run is finished; nothing to submit')
+        return 0
+    log_dir = REPO_ROOT / work_root / 'slurm'
+    log_dir.mkdir(parents=True, exist_ok=True)
+    options = SlurmOptions(gpus=args.gpus, time=args.time, partition=args.partition,
+                           max_parallel=args.max_parallel, extra=tuple(args.sbatch),
+                           setup=tuple(args.setup))
+    script = log_dir / f'{tag}.sbatch'
+    text = sbatch_script(pending, job_name=f'blv-{tag}', log_dir=log_dir, options=options,
+                         cfg_options=args.cfg_options)
+    atomic_write(str(script), lambda f: f.write(text.encode()))
+    print(f'wrote {script}: an array of {len(pending)} tasks '
+          f'({len(jobs) - len(pending)} finished runs left out)')
+    if args.submit:
+        print(submit(script))
+    else:
+        print(f'submit with: sbatch {script}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

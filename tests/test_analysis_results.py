@@ -1,0 +1,240 @@
+"""tools/analyze_results.py on fabricated final_metrics.json files, against hand computations."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from experiments_helpers import (
+    R101_GTA,
+    R101_GTA_BLV,
+    R101_SYN,
+    index_iou,
+    load_script,
+    write_final_metrics,
+)
+from mmseg.datasets import CityscapesDataset
+
+from mmseg_uda.analysis import (
+    CLASSES,
+    SYNTHIA13,
+    SYNTHIA16,
+    TAIL,
+    analyze,
+    blv_gains,
+    find_source_stats,
+    load_results,
+    paper_values,
+    plot_figure3,
+    render_markdown,
+    summary_metrics,
+    to_json,
+)
+from mmseg_uda.experiments import EXP40
+
+SQRT_7_3 = math.sqrt(7 / 3)  # sample std (ddof=1) of the offsets -1, 0, +2
+
+
+def _report(reports, table_id):
+    return next(r for r in reports if r.table.id == table_id)
+
+
+def _row(report, label):
+    return next(r for r in report.rows if r.row.label == label)
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """GTA R101 baseline: 3 seeds (offsets -1, 0, +2); GTA R101+BLV: seed 0 only (offset +5);
+    SYNTHIA R101 baseline: seeds 0 and 1 (offsets 0, +1), seed 2 missing."""
+    for seed, off in zip((0, 1, 2), (-1.0, 0.0, 2.0)):
+        write_final_metrics(tmp_path / f'gta_base_s{seed}', R101_GTA, seed, index_iou(off))
+    write_final_metrics(tmp_path / 'gta_blv_s0', R101_GTA_BLV, 0, index_iou(5.0))
+    for seed, off in zip((0, 1), (0.0, 1.0)):
+        syn = {c: v for c, v in index_iou(off).items() if c in SYNTHIA16}
+        write_final_metrics(tmp_path / 'nested' / f'syn_base_s{seed}', R101_SYN, seed, syn)
+    return tmp_path
+
+
+def test_class_names_are_mmseg_cityscapes_classes():
+    assert CLASSES == tuple(CityscapesDataset.CLASSES)
+    assert set(SYNTHIA13) < set(SYNTHIA16) < set(CLASSES) and len(SYNTHIA13) == 13
+
+
+def test_summary_metrics_by_hand():
+    iou = index_iou()
+    gta = summary_metrics(iou, 'gta2cs')
+    # 0+1+...+18 = 171 -> 9.0; tail ids 3,6,7,12,14,15,16,17,18 sum to 108 -> 12.0
+    assert gta == pytest.approx(dict(miou19=9.0, tail=12.0))
+    syn = summary_metrics(iou, 'syn2cs')
+    # 16 classes: 171 - (9 + 14 + 16) = 132; 13: 132 - (3 + 4 + 5) = 120;
+    # tail without truck/train: 3+6+7+12+15+17+18 = 78 over 7
+    assert syn == pytest.approx(dict(miou19=9.0, miou16=132 / 16, miou13=120 / 13, tail=78 / 7))
+
+
+def test_nan_class_is_left_out_of_the_mean():
+    iou = index_iou()
+    iou['train'] = float('nan')  # class 16: absent from the validation labels
+    assert summary_metrics(iou, 'gta2cs')['miou19'] == pytest.approx((171 - 16) / 18)
+
+
+def test_paper_tail_miou_matches_table5():
+    """Table 5 reports 45.7 tail mIoU for DAFormer-R101+BLV; our tail set gives the same."""
+    row = next(r for r in EXP40.tables[0].rows if r.label == 'DAFormer† (R101) w/ BLV')
+    assert paper_values(row)['tail'] == pytest.approx(45.7, abs=0.05)
+    assert len(TAIL) == 9
+
+
+def test_seed_statistics_by_hand(sweep):
+    reports, unmatched = analyze(load_results(sweep), [EXP40])
+    assert unmatched == []
+    base = _row(_report(reports, 3), 'DAFormer† (R101)')
+    assert base.seeds_found == [0, 1, 2] and base.seeds_missing == []
+    assert base.stats['road'].mean == pytest.approx(1 / 3)
+    assert base.stats['road'].std == pytest.approx(SQRT_7_3)
+    assert base.stats['miou19'].mean == pytest.approx(9 + 1 / 3)
+    assert base.stats['tail'].mean == pytest.approx(12 + 1 / 3)
+    assert base.stats['tail'].std == pytest.approx(SQRT_7_3)
+    assert base.paper['road'] == 94.6 and base.paper['miou19'] == 55.9
+
+    syn = _row(_report(reports, 4), 'DAFormer† (R101)')
+    assert syn.seeds_found == [0, 1] and syn.seeds_missing == [2]
+    assert syn.stats['miou16'].mean == pytest.approx(132 / 16 + 0.5)
+    assert syn.stats['miou16'].std == pytest.approx(math.sqrt(0.5))
+    assert syn.stats['miou13'].mean == pytest.approx(120 / 13 + 0.5)
+    assert syn.stats['tail'].mean == pytest.approx(78 / 7 + 0.5)
+    assert 'terrain' not in syn.stats  # SYNTHIA tables have 16 classes
+
+    blv = _row(_report(reports, 3), 'DAFormer† (R101) w/ BLV')
+    assert blv.stats['miou19'].n == 1 and blv.stats['miou19'].std is None
+
+
+def test_shared_run_serves_every_table(sweep):
+    reports, _ = analyze(load_results(sweep), [EXP40])
+    for table_id in (3, 6, 7, 8):
+        rows = [r for r in _report(reports, table_id).rows if r.row.spec == R101_GTA]
+        assert len(rows) == 1 and rows[0].stats['miou19'].n == 3, table_id
+
+
+def test_summary_gain_over_baseline(sweep):
+    reports, _ = analyze(load_results(sweep), [EXP40])
+    sigma6 = _row(_report(reports, 7), 'σ=6')  # the GTA one comes first
+    assert sigma6.row.spec == R101_GTA_BLV
+    assert sigma6.gain == pytest.approx((9 + 5) - (9 + 1 / 3))
+    assert sigma6.paper_gain == pytest.approx(59.0 - 55.9)
+
+
+def test_markdown_cells_and_missing_seeds(sweep):
+    text = render_markdown(*analyze(load_results(sweep), [EXP40]))
+    assert 'ddof=1' in text
+    t3 = text.split('### Table 3')[1].split('###')[0]
+    base_line = next(line for line in t3.splitlines() if line.startswith('| DAFormer† (R101) |'))
+    cells = [c.strip() for c in base_line.strip('|').split('|')]
+    assert cells[1] == 'ours' and cells[2] == '0.3 ± 1.5 (3)'          # road
+    assert cells[-2:] == ['9.3 ± 1.5 (3)', '12.3 ± 1.5 (3)']           # mIoU19, tail
+    lines = t3.splitlines()
+    paper = lines[lines.index(base_line) + 1]
+    delta = lines[lines.index(base_line) + 2]
+    assert '| paper | 94.6 |' in paper and '| Δ | -94.3 |' in delta
+    assert '17.0 ± – (1)' in t3                                        # BLV tail, n = 1
+    assert '– (0)' in t3                                               # rows with no run
+    assert '- missing seeds of DAFormer† (R101) w/ BLV: 1, 2' in t3
+    assert '- missing seeds of HRDA‡ (MiT-B5): 0, 1, 2 (no run found)' in t3
+    t4 = text.split('### Table 4')[1].split('###')[0]
+    assert 'mIoU16' in t4 and 'mIoU13' in t4 and 'Terrain' not in t4 and '| terrain' not in t4
+    assert '- missing seeds of DAFormer† (R101): 2' in t4
+
+
+def test_expected_seeds_can_be_narrowed(sweep):
+    reports, _ = analyze(load_results(sweep), [EXP40], seeds=[0])
+    assert _row(_report(reports, 4), 'DAFormer† (R101)').seeds_missing == []
+
+
+def test_json_output(sweep):
+    data = to_json(*analyze(load_results(sweep), [EXP40]))
+    t3 = next(t for t in data['experiments']['40']['tables'] if t['id'] == 3)
+    row = next(r for r in t3['rows'] if r['label'] == 'DAFormer† (R101)')
+    road = row['metrics']['road']
+    assert road['n'] == 3 and road['values'] == {'0': -1.0, '1': 0.0, '2': 2.0}
+    assert road['mean'] == pytest.approx(1 / 3) and road['std'] == pytest.approx(SQRT_7_3)
+    assert road['paper'] == 94.6 and road['diff'] == pytest.approx(1 / 3 - 94.6)
+    assert row['run'] == R101_GTA.meta()
+    json.dumps(data)  # plain JSON, no numpy scalars
+
+
+def test_duplicate_seed_keeps_the_later_iteration(tmp_path):
+    write_final_metrics(tmp_path / 'a', R101_GTA, 0, index_iou(0.0), iteration=40000)
+    write_final_metrics(tmp_path / 'b', R101_GTA, 0, index_iou(100.0), iteration=4000)
+    with pytest.warns(UserWarning, match='two results for one seed'):
+        reports, _ = analyze(load_results(tmp_path), [EXP40])
+    assert _row(_report(reports, 3), 'DAFormer† (R101)').stats['road'].values == {0: 0.0}
+
+
+def test_bad_files_are_named_and_skipped(tmp_path):
+    write_final_metrics(tmp_path / 'good', R101_GTA, 0, index_iou())
+    (tmp_path / 'broken').mkdir()
+    (tmp_path / 'broken' / 'final_metrics.json').write_text('{"exp_meta": {}}')
+    bad_class = write_final_metrics(tmp_path / 'renamed', R101_GTA, 1, {'Road': 1.0})
+    with pytest.warns(UserWarning) as caught:
+        results = load_results(tmp_path)
+    messages = ' '.join(str(w.message) for w in caught)
+    assert 'broken/final_metrics.json' in messages and str(bad_class) in messages
+    assert [r.seed for r in results] == [0]
+
+
+def test_unmatched_results_are_reported(tmp_path):
+    odd = R101_GTA.without_blv().__class__('gta2cs', 'source_only', 'mitb5')
+    write_final_metrics(tmp_path / 'odd', odd, 0, index_iou())
+    reports, unmatched = analyze(load_results(tmp_path), [EXP40])
+    assert [r.path.parent.name for r in unmatched] == ['odd']
+    assert '1 result(s) fit no table row: odd' in render_markdown(reports, unmatched)
+
+
+def _write_stats(path: Path) -> Path:
+    """Two images' class pixel counts in the converters' sample_class_stats.json format."""
+    counts = [{str(i): 1000 * (19 - i) for i in range(19)} | {'file': 'a.png'},
+              {str(i): 1000 for i in range(19)} | {'file': 'b.png'}]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(counts))
+    return path
+
+
+def test_figure3_gains_and_png(sweep, tmp_path):
+    reports, _ = analyze(load_results(sweep), [EXP40])
+    [(row, gains)] = blv_gains(_report(reports, 3))
+    assert row.row.label == 'DAFormer† (R101) w/ BLV'
+    assert gains['bicycle'] == pytest.approx(5 - 1 / 3)
+    stats = _write_stats(tmp_path / 'gta' / 'sample_class_stats.json')
+    written = plot_figure3(reports, tmp_path / 'fig', {'gta2cs': stats})
+    names = sorted(p.name for p in written)
+    assert 'fig3_exp40_table3_daformer_r101_w_blv.png' in names
+    assert all(p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for p in written)
+
+
+def test_source_stats_found_through_the_runs_config(sweep, tmp_path):
+    stats = _write_stats(tmp_path / 'data' / 'gta' / 'sample_class_stats.json')
+    config = dict(data=dict(train=dict(source=dict(data_root=str(stats.parent) + '/'))))
+    (sweep / 'gta_blv_s0' / 'gta_blv_s0.json').write_text(json.dumps(config))
+    results = load_results(sweep)
+    assert find_source_stats(results, 'gta2cs') == stats
+    assert find_source_stats(results, 'syn2cs') is None
+
+
+def test_cli_prints_tables_and_writes_json_and_plots(sweep, tmp_path, capsys):
+    stats = _write_stats(tmp_path / 'stats' / 'sample_class_stats.json')
+    out = tmp_path / 'out.json'
+    code = load_script('tools/analyze_results.py').main([str(sweep), '--exp', '40', '--json', str(out),
+                             '--plot', str(tmp_path / 'fig'), '--source-stats',
+                             f'gta2cs={stats}'])
+    printed = capsys.readouterr().out
+    assert code == 0
+    for title in ('Table 3', 'Table 4', 'Table 6', 'Table 7', 'Table 8'):
+        assert f'### {title}' in printed
+    assert json.loads(out.read_text())['experiments']['40']['tables'][0]['id'] == 3
+    assert (tmp_path / 'fig' / 'fig3_exp40_table3_daformer_r101_w_blv.png').is_file()
+
+
+def test_cli_empty_root_fails(tmp_path, capsys):
+    assert load_script('tools/analyze_results.py').main([str(tmp_path)]) == 1
+    assert 'no final_metrics.json' in capsys.readouterr().err

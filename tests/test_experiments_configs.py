@@ -1,0 +1,250 @@
+"""The generated configs: `run_experiments.py --dry-run`, the recipes they encode, BLV wiring,
+and that every experiment-40 config loads and builds its model and data sets on synthetic data."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from data_helpers import tiny_data  # noqa: F401  (session fixture: a tiny converted data set)
+from experiments_helpers import TINY_SCALE, load_script
+from mmcv import Config
+from mmcv.utils import build_from_cfg
+from mmseg.datasets import build_dataset
+from mmseg.datasets.builder import PIPELINES
+from mmseg.models.builder import build_loss
+
+from mmseg_uda.experiments import EXP0, EXP0_ITERS, EXP40, build_config, plan
+from mmseg_uda.models.uda import build_train_model
+
+
+def dry_run(out: Path, *extra: str) -> tuple[str, Path]:
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = load_script('run_experiments.py').main(
+            ['--exp', '40', '--dry-run', '--config-dir', str(out / 'configs'),
+             '--work-root', str(out / 'work'), *extra])
+    assert code == 0
+    return buf.getvalue(), out / 'configs'
+
+
+@pytest.fixture(scope='module')
+def exp40(tmp_path_factory) -> tuple[str, Path]:
+    return dry_run(tmp_path_factory.mktemp('dry'))
+
+
+def _seed0_configs(config_dir: Path) -> dict[str, dict]:
+    out = {}
+    for path in sorted(config_dir.glob('*_s0.json')):
+        out[path.stem] = json.loads(path.read_text())
+    return out
+
+
+def _losses(node) -> list[dict]:
+    """Every loss_decode dict below ``node``."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'loss_decode':
+                found += value if isinstance(value, list) else [value]
+            else:
+                found += _losses(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _losses(value)
+    return found
+
+
+def test_dry_run_writes_every_config_and_prints_one_line_per_run(exp40, tmp_path):
+    printed, config_dir = exp40
+    lines = printed.splitlines()
+    assert len(lines) == 87 == len(list(config_dir.glob('*.json')))
+    for line in lines:
+        name, meta = line.split(' ', 1)
+        cfg = json.loads((config_dir / f'{name}.json').read_text())
+        assert cfg['exp_meta'] == json.loads(meta)
+        assert cfg['name'] == name and Path(cfg['work_dir']).name == name
+    assert not (config_dir.parent / 'work').exists()  # nothing trained
+
+
+def test_dry_run_needs_no_data(exp40):
+    """BLV configs name the stats file of the source; nothing is read at generation time."""
+    cfg = _seed0_configs(exp40[1])[
+        'syn2cs_512x512_dacs_a999_fdthings_rcs001-05_cpl_dlv2red_r101v1c_poly10warm_blv4_s0']
+    assert _losses(cfg['model'])[0]['class_counts'] == 'data/synthia/sample_class_stats.json'
+
+
+def _pipeline_step(pipeline: list[dict], kind: str) -> dict:
+    return next(t for t in pipeline if t['type'] == kind)
+
+
+def test_recipes(exp40):
+    configs = _seed0_configs(exp40[1])
+    assert len(configs) == 29
+    for name, cfg in configs.items():
+        meta = cfg['exp_meta']
+        train = cfg['data']['train']
+        source_root = {'gta2cs': 'data/gta/', 'syn2cs': 'data/synthia/'}[meta['dataset']]
+        assert train['source']['data_root'] == source_root, name
+        assert train['target']['data_root'] == cfg['data']['val']['data_root'] == 'data/cityscapes/'
+        # anchors §6: AdamW 6e-5, head x10, poly with 1500 warmup iterations, 40k x batch 2
+        opt = cfg['optimizer']
+        assert (opt['type'], opt['lr'], opt['weight_decay']) == ('AdamW', 6e-05, 0.01)
+        keys = opt['paramwise_cfg']['custom_keys']
+        assert keys['head'] == {'lr_mult': 10.0}
+        assert ('pos_block' in keys and 'norm' in keys) == (meta['backbone'] == 'mitb5'), name
+        assert (cfg['lr_config']['policy'], cfg['lr_config']['warmup_iters']) == ('poly', 1500)
+        assert cfg['runner']['max_iters'] == 40000 and cfg['evaluation']['interval'] == 4000
+        assert cfg['checkpoint_config']['interval'] == 4000
+        assert cfg['data']['samples_per_gpu'] == 2 and cfg['seed'] == 0
+        assert cfg['optimizer_config'] is None  # the UDA wrapper steps the optimizer itself
+
+        backbone = cfg['model']['backbone']
+        if meta['backbone'] == 'r101':
+            assert (backbone['type'], backbone['depth']) == ('ResNetV1c', 101)
+            assert cfg['model']['decode_head']['type'] == 'DLV2Head'
+        else:
+            assert backbone['type'] == 'MixVisionTransformer'
+            assert backbone['num_layers'] == [3, 6, 40, 3]
+
+        crop = 1024 if meta['method'] == 'hrda' else 512
+        assert _pipeline_step(train['source']['pipeline'], 'RandomCrop')['crop_size'] == [crop] * 2
+        rcs = train.get('rare_class_sampling')
+        if meta['method'] == 'source_only':
+            assert cfg['uda']['type'] == 'SourceOnly' and rcs is None
+            continue
+        uda = cfg['uda']
+        assert (uda['type'], uda['alpha'], uda['imnet_feature_dist_lambda']) == ('DACS', 0.999, 0.005)
+        assert uda['imnet_feature_dist_classes'] == [6, 7, 11, 12, 13, 14, 15, 16, 17, 18]
+        assert (rcs['class_temp'], rcs['min_pixels']) == (0.01, 3000)
+        if meta['method'] == 'hrda':
+            assert cfg['model']['type'] == 'HRDAEncoderDecoder'
+            assert rcs['min_crop_ratio'] == 2.0
+            assert train['target']['crop_pseudo_margins'] == [30, 240, 30, 30]
+            assert uda['pseudo_weight_ignore_top'] == uda['pseudo_weight_ignore_bottom'] == 0
+        else:
+            assert rcs['min_crop_ratio'] == 0.5
+            assert (uda['pseudo_weight_ignore_top'], uda['pseudo_weight_ignore_bottom']) == (15, 120)
+            assert 'crop_pseudo_margins' not in train['target']
+
+
+def test_blv_wiring(exp40):
+    for name, cfg in _seed0_configs(exp40[1]).items():
+        blv = cfg['exp_meta']['blv']
+        losses = _losses(cfg['model'])
+        assert losses, name
+        for loss in losses:
+            if blv is None:
+                assert loss['type'] == 'CrossEntropyLoss', name
+            else:
+                stats = cfg['data']['train']['source']['data_root'] + 'sample_class_stats.json'
+                assert loss['type'] == 'BLVLoss' and loss['class_counts'] == stats, name
+                assert {k: loss[k] for k in blv} == blv, name
+
+
+def test_data_scale_adapts_pixel_counts_of_the_original_images(tmp_path):
+    _, config_dir = dry_run(tmp_path, '--seeds', '0', '--filter', r'gtaHR.*_blv6_s0$|gta2cs.*dlv2red_r101v1c_poly10warm_blv6_s0$',
+                            '--data-scale', '0.125')
+    r101, hrda = (json.loads(p.read_text()) for p in sorted(config_dir.glob('*.json')))
+    assert hrda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 64
+    assert hrda['data']['train']['target']['crop_pseudo_margins'] == [4, 30, 4, 4]
+    assert r101['uda']['pseudo_weight_ignore_bottom'] == 120  # crop rows: not rescaled
+
+
+def test_data_root_is_relocated_everywhere():
+    run = next(r for r in plan(EXP40, seeds=[0]) if r.spec.blv and r.spec.method == 'hrda')
+    cfg = build_config(EXP40, run, data_root='/x/synthetic')
+    data = cfg['data']
+    roots = [data['train']['source']['data_root'], data['train']['target']['data_root'],
+             data['val']['data_root'], data['test']['data_root']]
+    assert roots == ['/x/synthetic/gta/'] + ['/x/synthetic/cityscapes/'] * 3
+    assert {loss['class_counts'] for loss in _losses(cfg['model'])} == {
+        '/x/synthetic/gta/sample_class_stats.json'}
+
+
+def test_generated_json_config_loads_for_mmseg(exp40):
+    """JSON has no tuples; a generated config must still build mmseg's tuple-only transforms
+    and mmcv's runner workflow (this needs mmseg_uda's compat fix for JSON configs)."""
+    path = next(exp40[1].glob('gta2cs_512x512_source-only_*_s0.json'))
+    cfg = Config.fromfile(str(path))
+    assert all(isinstance(w, tuple) for w in cfg.workflow)
+    build_from_cfg(_pipeline_step(cfg.data.train.source.pipeline, 'Resize'), PIPELINES)
+    build_from_cfg(cfg.data.val.pipeline[1], PIPELINES)  # MultiScaleFlipAug
+
+
+@pytest.fixture(scope='module')
+def on_synthetic(tmp_path_factory, tiny_data):  # noqa: F811
+    """Every seed-0 experiment-40 config, pointed at the tiny synthetic data set."""
+    _, config_dir = dry_run(tmp_path_factory.mktemp('synthetic_configs'), '--seeds', '0',
+                            '--data-root', tiny_data, '--data-scale', str(TINY_SCALE))
+    return sorted(config_dir.glob('*.json'))
+
+
+def test_every_config_builds_its_data_sets_and_losses(on_synthetic):
+    assert len(on_synthetic) == 29
+    for path in on_synthetic:
+        cfg = Config.fromfile(str(path))
+        sample = build_dataset(cfg.data.train)[0]
+        crop = 1024 if cfg.exp_meta.method == 'hrda' else 512
+        assert tuple(sample['img'].data.shape) == (3, crop, crop), path.name
+        assert tuple(sample['target_img'].data.shape) == (3, crop, crop), path.name
+        assert build_dataset(cfg.data.val)[0]['img'][0].data.dim() == 3, path.name
+        for loss in _losses(cfg.model):
+            build_loss(loss)  # BLVLoss reads the synthetic source statistics here
+
+
+def _one_per_model_kind(paths: list[Path]) -> list[Path]:
+    """GTA configs of each (method, backbone), with BLV where the method has it."""
+    chosen = {}
+    for path in paths:
+        meta = json.loads(path.read_text())['exp_meta']
+        if meta['dataset'] == 'gta2cs' and (meta['blv'] or meta['method'] == 'source_only'):
+            chosen.setdefault((meta['method'], meta['backbone']), path)
+    assert len(chosen) == 4
+    return list(chosen.values())
+
+
+def _build_models(paths: list[Path]) -> None:
+    for path in paths:
+        cfg = Config.fromfile(str(path))
+        model = build_train_model(cfg)
+        student = getattr(model, 'model', model)
+        assert student.decode_head.num_classes == 19, path.name
+
+
+def test_each_model_kind_builds(on_synthetic):
+    _build_models(_one_per_model_kind(on_synthetic))
+
+
+@pytest.mark.slow
+def test_every_config_builds_its_model(on_synthetic):
+    _build_models(on_synthetic)
+
+
+def test_real_run_without_stats_names_the_converter(tmp_path):
+    """Configs are written without data; training then stops before any run starts."""
+    with pytest.raises(SystemExit, match=r'run `python tools/convert_datasets/gta\.py .*nodata/gta'):
+        load_script('run_experiments.py').main(
+            ['--exp', '40', '--seeds', '0', '--filter', r'gta2cs.*dlv2red.*_blv6_s0$',
+             '--data-root', str(tmp_path / 'nodata'), '--work-root', str(tmp_path / 'work'),
+             '--config-dir', str(tmp_path / 'configs')])
+    assert len(list((tmp_path / 'configs').glob('*.json'))) == 1
+    assert not (tmp_path / 'work').exists()
+
+
+def test_exp0_is_the_tiny_demo_on_synthetic_data():
+    source_only, uda, blv = (build_config(EXP0, run) for run in plan(EXP0, seeds=[0]))
+    for cfg in (source_only, uda, blv):
+        assert cfg['exp_meta']['tables'] == ['demo']
+        assert cfg['data']['train']['source']['data_root'] == 'data/synthetic/gta/'
+        assert _pipeline_step(cfg['data']['train']['source']['pipeline'],
+                              'RandomCrop')['crop_size'] == (128, 128)
+        assert cfg['model']['backbone']['num_layers'] == [1, 1, 1, 1]
+        assert cfg['runner']['max_iters'] == EXP0_ITERS
+    assert source_only['uda'] == {'type': 'SourceOnly'}  # no DACS option leaks into it
+    assert uda['uda']['imnet_feature_dist_lambda'] == 0.0  # no ImageNet weights, no FD
+    assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
+    assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']
+    assert _losses(blv['model'])[0]['class_counts'] == 'data/synthetic/gta/sample_class_stats.json'

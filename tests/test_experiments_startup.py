@@ -1,0 +1,61 @@
+"""`run_experiments.py --startup-test` on synthetic data: real tools/train.py processes, 2 iterations."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from data_helpers import tiny_data  # noqa: F401  (session fixture: a tiny converted data set)
+from experiments_helpers import TINY_SCALE, load_script
+
+
+def startup_test(tmp_path: Path, data_root: str, *args: str) -> tuple[int, str, Path]:
+    work = tmp_path / 'work'
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = load_script('run_experiments.py').main(
+            ['--startup-test', '--data-root', data_root, '--data-scale', str(TINY_SCALE),
+             '--work-root', str(work), '--config-dir', str(tmp_path / 'configs'), *args])
+    return code, buf.getvalue(), work
+
+
+def _trained_iterations(work_dir: Path) -> list[int]:
+    [log] = work_dir.glob('*.log.json')
+    records = [json.loads(line) for line in log.read_text().splitlines()[1:]]
+    return [r['iter'] for r in records if r.get('mode') == 'train']
+
+
+def _check(code: int, printed: str, work: Path, n_runs: int) -> None:
+    assert code == 0, printed
+    assert f'sweep: {n_runs} run, 0 skipped, 0 failed' in printed
+    work_dirs = sorted(p for p in work.iterdir() if p.is_dir())
+    assert len(work_dirs) == n_runs
+    for work_dir in work_dirs:
+        assert _trained_iterations(work_dir)[-1] == 2, work_dir.name
+        assert not list(work_dir.glob('*.pth')), 'the startup test saves no checkpoint'
+        assert json.loads(next(work_dir.glob('*_s0.json')).read_text())['exp_meta']['seed'] == 0
+
+
+def test_exp0_startup_uda_with_blv(tmp_path, tiny_data):  # noqa: F811
+    """The demo's DACS + BLV config: the code path with the most parts (cheap default test)."""
+    code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--filter', 'blv')
+    _check(code, printed, work, 1)
+
+
+@pytest.mark.slow
+def test_exp0_startup(tmp_path, tiny_data):  # noqa: F811
+    code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--seeds', '1,2')
+    _check(code, printed, work, 3)  # seed 0 only, whatever --seeds says
+
+
+@pytest.mark.slow
+def test_exp40_startup_one_config_per_model(tmp_path, tiny_data):  # noqa: F811
+    """Full-size DAFormer-R101, DAFormer-MiT-B5 and HRDA (with BLV) and source-only R101, at the
+    paper's crops, 2 iterations each on CPU. The whole experiment is the same command without
+    --filter (29 configs; hours on a 2-core CPU)."""
+    code, printed, work = startup_test(
+        tmp_path, tiny_data, '--exp', '40', '--filter',
+        r'gta.*(source-only.*|_blv6)_s0$')
+    _check(code, printed, work, 4)

@@ -1,0 +1,166 @@
+"""Skip/resume logic of a sweep (with a fake trainer), launch commands and the SLURM script."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mmseg_uda.sweep import (
+    FINAL_METRICS,
+    TRAIN_SCRIPT,
+    Job,
+    SlurmOptions,
+    Step,
+    latest_checkpoint,
+    next_step,
+    run_sweep,
+    sbatch_script,
+    train_command,
+)
+
+
+def _arg(cmd: list[str], flag: str) -> str | None:
+    return cmd[cmd.index(flag) + 1] if flag in cmd else None
+
+
+class FakeTrainer:
+    """Stands in for tools/train.py: records each command; a run either finishes (writes
+    final_metrics.json), or is killed after writing a checkpoint, as the plan says."""
+
+    def __init__(self, killed: set[str] = frozenset()):
+        self.killed = set(killed)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, cmd: list[str]) -> int:
+        self.calls.append(cmd)
+        work_dir = Path(_arg(cmd, '--work-dir'))
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if work_dir.name in self.killed:
+            start = _arg(cmd, '--resume-from')
+            done = int(Path(start).stem.split('_')[1]) if start else 0
+            (work_dir / f'iter_{done + 4000}.pth').write_bytes(b'ckpt')
+            return -9
+        (work_dir / FINAL_METRICS).write_text('{}')
+        return 0
+
+    def work_dirs(self) -> list[str]:
+        return [Path(_arg(c, '--work-dir')).name for c in self.calls]
+
+
+def _jobs(tmp_path: Path, names: list[str]) -> list[Job]:
+    return [Job(n, tmp_path / 'configs' / f'{n}.json', tmp_path / 'work' / n) for n in names]
+
+
+def test_latest_checkpoint_is_the_highest_iteration(tmp_path):
+    assert latest_checkpoint(tmp_path / 'absent') is None
+    for name in ('iter_400.pth', 'iter_8000.pth', 'iter_12000.pth.tmp', 'latest.pth',
+                 'pretrained_mit_b5.pth', 'iter_x.pth'):
+        (tmp_path / name).write_bytes(b'')
+    assert latest_checkpoint(tmp_path) == tmp_path / 'iter_8000.pth'  # numeric, not lexicographic
+
+
+def test_next_step(tmp_path):
+    assert next_step(tmp_path).action == 'start'
+    (tmp_path / 'iter_4000.pth').write_bytes(b'')
+    assert next_step(tmp_path) == Step('resume', tmp_path / 'iter_4000.pth')
+    (tmp_path / FINAL_METRICS).write_text('{}')
+    assert next_step(tmp_path).action == 'skip'  # finished wins over leftover checkpoints
+
+
+def test_rerun_finishes_an_interrupted_sweep(tmp_path):
+    jobs = _jobs(tmp_path, ['done', 'half', 'new', 'crash'])
+    (jobs[0].work_dir).mkdir(parents=True)
+    (jobs[0].work_dir / FINAL_METRICS).write_text('{}')
+    jobs[1].work_dir.mkdir(parents=True)
+    (jobs[1].work_dir / 'iter_4000.pth').write_bytes(b'')
+    logs: list[str] = []
+
+    trainer = FakeTrainer(killed={'crash'})
+    first = run_sweep(jobs, execute=trainer, log=logs.append)
+    assert trainer.work_dirs() == ['half', 'new', 'crash']
+    half, new, crash = trainer.calls
+    assert _arg(half, '--resume-from') == str(jobs[1].work_dir / 'iter_4000.pth')
+    assert '--resume-from' not in new and '--resume-from' not in crash
+    assert (first.done, first.skipped, first.failed) == (['half', 'new'], ['done'], ['crash'])
+    assert any('FAILED (exit status -9)' in line for line in logs)
+
+    # The same command again: only the crashed run trains, from the checkpoint it left.
+    trainer = FakeTrainer()
+    second = run_sweep(jobs, execute=trainer, log=logs.append)
+    assert trainer.work_dirs() == ['crash']
+    assert _arg(trainer.calls[0], '--resume-from') == str(jobs[3].work_dir / 'iter_4000.pth')
+    assert second.ok and second.skipped == ['done', 'half', 'new']
+
+    assert run_sweep(jobs, execute=FakeTrainer(), log=logs.append).done == []
+
+
+def test_fresh_sweep_neither_skips_nor_resumes(tmp_path):
+    [job] = _jobs(tmp_path, ['x'])
+    job.work_dir.mkdir(parents=True)
+    (job.work_dir / FINAL_METRICS).write_text('{}')
+    (job.work_dir / 'iter_2.pth').write_bytes(b'')
+    trainer = FakeTrainer()
+    run_sweep([job], execute=trainer, fresh=True, log=lambda _: None)
+    assert len(trainer.calls) == 1 and '--resume-from' not in trainer.calls[0]
+
+
+def test_train_commands(tmp_path):
+    cfg, wd = tmp_path / 'c.json', tmp_path / 'wd'
+    local = train_command(cfg, wd, python='py')
+    assert local == ['py', str(TRAIN_SCRIPT), str(cfg), '--work-dir', str(wd)]
+    ddp = train_command(cfg, wd, launcher='torchrun', gpus=4, resume_from=wd / 'iter_8.pth',
+                        cfg_options=['data.samples_per_gpu=1'], python='py')
+    assert ddp[:5] == ['py', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=4']
+    assert ddp[5:8] == [str(TRAIN_SCRIPT), str(cfg), '--work-dir']
+    assert _arg(ddp, '--launcher') == 'pytorch'
+    assert _arg(ddp, '--resume-from') == str(wd / 'iter_8.pth')
+    assert _arg(ddp, '--cfg-options') == 'data.samples_per_gpu=1'
+    with pytest.raises(ValueError, match='local or torchrun'):
+        train_command(cfg, wd, launcher='slurm')
+
+
+def _script(tmp_path: Path, jobs: list[Job], options: SlurmOptions, **kw) -> Path:
+    path = tmp_path / 'sweep.sbatch'
+    path.write_text(sbatch_script(jobs, job_name='blv-exp40', log_dir=tmp_path / 'logs',
+                                  options=options, **kw))
+    return path
+
+
+def test_sbatch_header(tmp_path):
+    jobs = _jobs(tmp_path, [f'run{i}' for i in range(5)])
+    options = SlurmOptions(gpus=2, cpus_per_gpu=6, time='24:00:00', partition='gpu',
+                           max_parallel=3, extra=('--mem=64G',), setup=('module load cuda',))
+    text = _script(tmp_path, jobs, options).read_text()
+    lines = text.splitlines()
+    assert lines[0] == '#!/bin/bash'
+    for expected in ('#SBATCH --job-name=blv-exp40', '#SBATCH --array=0-4%3',
+                     '#SBATCH --gres=gpu:2', '#SBATCH --cpus-per-task=12',
+                     '#SBATCH --time=24:00:00', '#SBATCH --partition=gpu', '#SBATCH --mem=64G',
+                     f'#SBATCH --output={tmp_path}/logs/%x_%A_%a.out', 'module load cuda'):
+        assert expected in lines, expected
+    # sbatch stops reading options at the first command line.
+    first_command = next(i for i, line in enumerate(lines[1:], 1) if not line.startswith('#'))
+    assert all(not line.startswith('#SBATCH') for line in lines[first_command:])
+    task = lines[-1]
+    assert 'run_experiments.py --config "$CONFIG" --launcher torchrun --gpus 2' in task
+    assert subprocess.run(['bash', '-n', str(tmp_path / 'sweep.sbatch')]).returncode == 0
+
+
+@pytest.mark.parametrize('task_id', [0, 2])
+def test_sbatch_task_trains_its_own_config(tmp_path, task_id):
+    """Run the script as SLURM would, with `echo` standing in for python."""
+    jobs = _jobs(tmp_path, ['a', 'b b', 'c'])  # a space in a path must survive quoting
+    script = _script(tmp_path, jobs, SlurmOptions(), python='echo',
+                     cfg_options=['data.workers_per_gpu=2'])
+    env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task_id))
+    out = subprocess.run(['bash', str(script)], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()[-1]
+    assert out == (f'run_experiments.py --config {jobs[task_id].config} --launcher local '
+                   '--gpus 1 --cfg-options data.workers_per_gpu=2')
+
+
+def test_sbatch_needs_jobs(tmp_path):
+    with pytest.raises(ValueError, match='no runs'):
+        sbatch_script([], job_name='x', log_dir=tmp_path)
