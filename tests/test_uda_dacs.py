@@ -80,12 +80,13 @@ def test_teacher_and_imagenet_model_follow_the_schedule():
     dacs.train_step(fake_uda_batch(), opt)
     student_after_0 = [p.detach().clone() for p in dacs.model.parameters()]
     teacher_after_0 = [p.detach().clone() for p in dacs.ema_model.parameters()]
-    # Iteration 0 copied the student, as it was before its first step, into the teacher.
-    for t, s in zip(teacher_after_0, student_before_0):
-        assert torch.equal(t, s)
-    dacs.train_step(fake_uda_batch(seed=1), opt)  # iteration 1: alpha = 0.5
-    for t, t0, s0 in zip(dacs.ema_model.parameters(), teacher_after_0, student_after_0):
-        torch.testing.assert_close(t, 0.5 * t0 + 0.5 * s0)
+    # Iteration 0 started the teacher as the student before its first step; right after the
+    # step it took the EMA with alpha(1) = 0.5, the teacher iteration 1's pseudo-labels use.
+    for t, s_before, s_after in zip(teacher_after_0, student_before_0, student_after_0):
+        torch.testing.assert_close(t, 0.5 * s_before + 0.5 * s_after)
+    dacs.train_step(fake_uda_batch(seed=1), opt)  # then alpha(2) = 2/3
+    for t, t0, s1 in zip(dacs.ema_model.parameters(), teacher_after_0, dacs.model.parameters()):
+        torch.testing.assert_close(t, 2 / 3 * t0 + 1 / 3 * s1)
     for key, value in dacs.imnet_model.state_dict().items():
         assert torch.equal(value, imnet_before[key]), key  # frozen, BN statistics included
     assert all(not p.requires_grad for p in dacs.ema_model.parameters())

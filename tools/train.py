@@ -1,11 +1,14 @@
 """Train a UDA model (DACS, source-only) or a plain segmentor from an mmseg config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT] [--seed S]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT|auto] [--seed S]
         [--deterministic] [--launcher none|pytorch|slurm] [--cfg-options k=v ...]
 
-Runs on CPU when no GPU is present, on one GPU otherwise, and under torchrun/SLURM with
-``--launcher``. Writes the log, a copy of the config, checkpoints, TensorBoard scalars and
-``final_metrics.json`` into the work dir.
+Runs on CPU when no GPU is present, on one GPU otherwise, and with DDP under torchrun
+(``--launcher pytorch``) or srun (``--launcher slurm``), on GPUs (NCCL) or CPUs (gloo).
+Writes the log, a copy of the config, checkpoints, TensorBoard scalars and
+``final_metrics.json`` into the work dir. ``--resume-from auto`` continues from the newest
+loadable checkpoint of the work dir, exactly where the interrupted run stopped (or starts when
+there is none), so a pre-empted job can always be resubmitted with the same command.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ if REPO not in sys.path:
 import mmcv  # noqa: E402
 import torch  # noqa: E402
 from mmcv import Config, DictAction  # noqa: E402
-from mmcv.runner import get_dist_info, init_dist  # noqa: E402
+from mmcv.runner import get_dist_info  # noqa: E402
 from mmseg import __version__ as mmseg_version  # noqa: E402
 from mmseg.apis import init_random_seed, set_random_seed  # noqa: E402
 from mmseg.datasets import build_dataset  # noqa: E402
@@ -33,6 +36,7 @@ import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses)
 from mmseg_uda.apis import train_uda  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
 from mmseg_uda.models.uda import build_train_model  # noqa: E402
+from mmseg_uda.runtime import derive_seed, init_distributed  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,13 +44,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file (.py or generated .json)')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: the '
                         "config's work_dir, else work_dirs/<config name>)")
-    parser.add_argument('--resume-from', help='checkpoint to resume training from')
+    parser.add_argument('--resume-from', help='checkpoint to resume training from, or "auto": '
+                        'the newest loadable one in the work dir (none: start)')
     parser.add_argument('--load-from', help='checkpoint to start from (weights only)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip evaluation during and after training (no final_metrics.json)')
     parser.add_argument('--seed', type=int, help="random seed (default: the config's seed)")
     parser.add_argument('--deterministic', action='store_true',
-                        help='deterministic cuDNN algorithms (and no cudnn.benchmark)')
+                        help='deterministic algorithms (cuDNN, cuBLAS; no cudnn.benchmark)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='job launcher: pytorch for torchrun, slurm for srun')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -91,19 +96,29 @@ def log_to_file(logger: logging.Logger, path: str) -> None:
     logger.addHandler(handler)
 
 
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels where torch has them; a warning names the ops that have none."""
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')  # before cuBLAS starts
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = load_config(args)
     torch.backends.cudnn.benchmark = bool(cfg.get('cudnn_benchmark')) and not args.deterministic
 
+    if args.deterministic:
+        use_deterministic_algorithms()
     distributed = args.launcher != 'none'
     if distributed:
-        init_dist(args.launcher, **cfg.get('dist_params', {}))
+        init_distributed(args.launcher, **cfg.get('dist_params', {}))
         cfg.gpu_ids = list(range(get_dist_info()[1]))
     configure_for_device(cfg)
+    rank, world_size = get_dist_info()
 
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
-    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+    if rank == 0:
+        cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = get_root_logger(log_level=cfg.get('log_level', 'INFO'))
     log_to_file(logger, osp.join(cfg.work_dir, f'{timestamp}.log'))
@@ -114,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     seed = init_random_seed(args.seed if args.seed is not None else cfg.get('seed'),
                             device=cfg.device)
     logger.info(f'Set random seed to {seed}, deterministic: {args.deterministic}')
-    set_random_seed(seed, deterministic=args.deterministic)
+    # Each rank's augmentation, BLV noise and dropout draw from its own stream; the data
+    # stream (cfg.seed) and the initial weights (broadcast from rank 0) are shared.
+    set_random_seed(seed if world_size == 1 else derive_seed(seed, rank),
+                    deterministic=args.deterministic)
     cfg.seed = seed
     config_text = cfg.pretty_text  # formatting is slow (yapf): once per run
     logger.info(f'Config:\n{config_text}')

@@ -1,18 +1,27 @@
-"""Train a UDA wrapper (DACS, SourceOnly) or a plain segmentor with mmcv's IterBasedRunner."""
+"""Train a UDA wrapper (DACS, SourceOnly) or a plain segmentor with an iteration runner that
+resumes exactly (``mmseg_uda.runtime``), on CPU, one GPU, or several under DDP."""
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from functools import partial
 
+import torch
 import torch.nn as nn
-from mmcv.runner import HOOKS, build_optimizer, build_runner
+from mmcv.parallel import MMDistributedDataParallel, collate
+from mmcv.runner import HOOKS, build_optimizer, build_runner, get_dist_info
 from mmcv.utils import build_from_cfg
 from mmseg.datasets import build_dataloader, build_dataset
-from mmseg.utils import build_ddp, build_dp, get_root_logger
+from mmseg.utils import build_dp, get_root_logger
+from torch.utils.data import DataLoader
 
 from ..core.evaluation import SYNTHIA_SUBSETS, uses_synthia_subsets
 from ..core.hooks import ProgressBarHook, StreamingEvalHook
 from ..models.uda import UDAWrapper
+from ..runtime import (
+    SelfSyncDistributedDataParallel,
+    build_resumable_dataloader,
+    find_latest_checkpoint,
+)
 
 # Data loader settings that are not build_dataloader arguments.
 _NON_LOADER_KEYS = ('train', 'val', 'test', 'train_dataloader', 'val_dataloader',
@@ -32,41 +41,86 @@ def _optimizer_config(cfg, model: nn.Module):
     return None
 
 
-def build_val_dataloader(cfg, data_cfg: dict | None = None):
-    """The in-order, unpadded, single-process loader that streaming evaluation needs."""
+def build_val_dataloader(cfg, data_cfg: dict | None = None, shard: bool = False):
+    """The in-order, unpadded loader that streaming evaluation needs.
+
+    With ``shard`` under DDP, rank r loads images r, r + W, r + 2W, ...: every image is
+    evaluated exactly once, and the ranks' confusion matrices sum to the single-process one.
+    """
     dataset = build_dataset(data_cfg or cfg.data.val, dict(test_mode=True))
+    rank, world_size = get_dist_info()
+    if shard and world_size > 1:
+        return DataLoader(dataset, batch_size=1, sampler=range(rank, len(dataset), world_size),
+                          num_workers=cfg.data.get('workers_per_gpu', 0),
+                          collate_fn=partial(collate, samples_per_gpu=1))
     loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 0),
                       num_gpus=1, dist=False, shuffle=False, seed=cfg.get('seed'),
                       persistent_workers=False, **cfg.data.get('val_dataloader', {}))
     return build_dataloader(dataset, **loader_cfg)
 
 
+def wrap_model(model: nn.Module, cfg, distributed: bool) -> nn.Module:
+    """The module wrapper for this process: one device, DataContainer scattering.
+
+    Under DDP, UDA wrappers (which run their own backward passes) get
+    ``SelfSyncDistributedDataParallel``; plain segmentors, trained by an OptimizerHook, get
+    mmcv's DDP. ``sync_bn=True`` converts every BatchNorm (student, teacher, ImageNet model)
+    to SyncBatchNorm first, which torch supports on GPUs only.
+    """
+    if cfg.get('sync_bn'):
+        if not (distributed and cfg.device == 'cuda'):
+            raise ValueError('sync_bn=True needs DDP on GPUs (torch has no CPU SyncBatchNorm); '
+                             'set sync_bn=False or train with --launcher pytorch on GPUs.')
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if not distributed:
+        return build_dp(model, cfg.device, device_ids=cfg.gpu_ids)
+    device_ids = None
+    if cfg.device == 'cuda':
+        device_ids = [torch.cuda.current_device()]
+        model = model.cuda()
+    if isinstance(model, UDAWrapper):
+        return SelfSyncDistributedDataParallel(model, device_ids=device_ids)
+    return MMDistributedDataParallel(
+        model, device_ids=device_ids, broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def resolve_resume_from(cfg, logger) -> str | None:
+    """``resume_from='auto'``: the newest loadable checkpoint of the work dir, if any."""
+    if cfg.get('resume_from') != 'auto':
+        return cfg.get('resume_from')
+    path = find_latest_checkpoint(cfg.work_dir)
+    logger.info(f'--resume-from auto: {path or "no checkpoint in " + cfg.work_dir + ", starting"}')
+    return path
+
+
 def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validate: bool = True,
               timestamp: str | None = None, meta: dict | None = None) -> None:
     """mmseg's ``train_segmentor`` for UDA: the student alone is optimised, the wrapper's own
     step replaces the OptimizerHook, and evaluation streams a confusion matrix
-    (:class:`StreamingEvalHook`, which also writes ``final_metrics.json``)."""
+    (:class:`StreamingEvalHook`, which also writes ``final_metrics.json``).
+
+    Training uses ``ResumableIterBasedRunner`` (an ``IterBasedRunner`` config is upgraded) and
+    a data stream that resumes at exactly the next batch (``build_resumable_dataloader``).
+    """
     logger = get_root_logger(cfg.log_level)
     datasets = dataset if isinstance(dataset, Sequence) else [dataset]
-    loader_cfg = dict(num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.seed,
-                      drop_last=True)
-    loader_cfg.update({k: v for k, v in cfg.data.items() if k not in _NON_LOADER_KEYS})
+    loader_cfg = {k: v for k, v in cfg.data.items() if k not in _NON_LOADER_KEYS}
     train_loader_cfg = {**loader_cfg, **cfg.data.get('train_dataloader', {})}
-    data_loaders = [build_dataloader(ds, **train_loader_cfg) for ds in datasets]
+    data_loaders = [build_resumable_dataloader(ds, seed=cfg.seed, **train_loader_cfg)
+                    for ds in datasets]
 
     optimizer_config = _optimizer_config(cfg, model)
+    model = wrap_model(model, cfg, distributed)
     # The teacher and the ImageNet model are never optimised: only the student's parameters
     # go to the optimizer (and its checkpointed state).
-    optimizer = build_optimizer(model.get_model() if isinstance(model, UDAWrapper) else model,
-                                cfg.optimizer)
-    if distributed:
-        model = build_ddp(model, cfg.device, device_ids=[int(os.environ['LOCAL_RANK'])],
-                          broadcast_buffers=False,
-                          find_unused_parameters=cfg.get('find_unused_parameters', False))
-    else:
-        model = build_dp(model, cfg.device, device_ids=cfg.gpu_ids)
+    student = model.module.get_model() if isinstance(model.module, UDAWrapper) else model.module
+    optimizer = build_optimizer(student, cfg.optimizer)
 
-    runner = build_runner(cfg.runner, default_args=dict(
+    runner_cfg = dict(cfg.runner)
+    if runner_cfg.get('type') == 'IterBasedRunner':
+        runner_cfg['type'] = 'ResumableIterBasedRunner'  # same loop, exact resume
+    runner = build_runner(runner_cfg, default_args=dict(
         model=model, batch_processor=None, optimizer=optimizer, work_dir=cfg.work_dir,
         logger=logger, meta=meta))
     runner.register_training_hooks(cfg.lr_config, optimizer_config, cfg.checkpoint_config,
@@ -77,16 +131,18 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
         eval_cfg = cfg.get('evaluation') or {}
         interval = eval_cfg.get('interval') or max(1, cfg.runner.max_iters // 10)
         subsets = SYNTHIA_SUBSETS if uses_synthia_subsets(cfg) else None
-        # LOW: after the checkpoint hook, before the loggers that print its results.
-        runner.register_hook(StreamingEvalHook(build_val_dataloader(cfg), interval, subsets,
-                                               cfg.get('exp_meta')), priority='LOW')
+        # LOW: before the loggers that print its results and the checkpoint hook (LOWEST).
+        runner.register_hook(StreamingEvalHook(build_val_dataloader(cfg, shard=distributed),
+                                               interval, subsets, cfg.get('exp_meta')),
+                             priority='LOW')
     for hook_cfg in cfg.get('custom_hooks') or []:
         hook_cfg = dict(hook_cfg)
         priority = hook_cfg.pop('priority', 'NORMAL')
         runner.register_hook(build_from_cfg(hook_cfg, HOOKS), priority=priority)
 
-    if cfg.get('resume_from'):
-        runner.resume(cfg.resume_from)
+    resume_from = resolve_resume_from(cfg, logger)
+    if resume_from:
+        runner.resume(resume_from)
     elif cfg.get('load_from'):
         runner.load_checkpoint(cfg.load_from)
     runner.run(data_loaders, cfg.workflow)

@@ -7,6 +7,9 @@ lr_config = dict(
     power=1.0,
     min_lr=0.0,
     by_epoch=False)
-runner = dict(type='IterBasedRunner', max_iters=40000)
-checkpoint_config = dict(by_epoch=False, interval=40000, max_keep_ckpts=1)
+# ResumableIterBasedRunner: IterBasedRunner whose checkpoints resume bit-exactly.
+runner = dict(type='ResumableIterBasedRunner', max_iters=40000)
+# Atomic checkpoints every 2000 iterations (a pre-empted job loses at most that much), the
+# two newest kept; DAFormer saved only the final one.
+checkpoint_config = dict(by_epoch=False, interval=2000, max_keep_ckpts=2)
 evaluation = dict(interval=4000, metric='mIoU')

@@ -5,12 +5,12 @@ import os.path as osp
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch.distributed as dist
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
 from mmseg_uda.datasets.conversion import write_json_atomic
+from mmseg_uda.runtime import broadcast_buffers, capture_rng_state, restore_rng_state
 
-from ..evaluation import format_iou_table, stream_evaluate, summarize_iou
+from ..evaluation import format_iou_table, stream_evaluate, summarize_iou, unwrap
 
 FINAL_METRICS = 'final_metrics.json'
 
@@ -30,7 +30,10 @@ class StreamingEvalHook(Hook):
     ``IoU.<class>``, as fractions like mmseg's EvalHook) to the text and TensorBoard loggers.
     At the end of the run it writes ``<work_dir>/final_metrics.json``.
 
-    Under DDP, rank 0 evaluates the whole set while the other ranks wait.
+    Under DDP each rank evaluates its shard of the set (``build_val_dataloader(shard=True)``)
+    with rank 0's BatchNorm statistics, and the confusion matrices are summed: the result is
+    that of one process evaluating everything. Evaluation leaves the global random generators
+    as it found them, so how often a run evaluates does not change how it trains.
     """
 
     def __init__(self, dataloader, interval: int,
@@ -58,19 +61,24 @@ class StreamingEvalHook(Hook):
             runner.logger.info(f'final metrics written to {path}')
 
     def evaluate(self, runner, iteration: int) -> dict:
-        rank, world_size = get_dist_info()
+        rank = get_dist_info()[0]
+        rng = capture_rng_state()
+        model = unwrap(runner.model)
+        # The evaluated segmentor's BN statistics differ between ranks: use rank 0's.
+        broadcast_buffers(model.get_model() if hasattr(model, 'get_model') else model)
+        confusion = stream_evaluate(runner.model, self.dataloader,
+                                    progress=self.progress and rank == 0)
+        confusion.all_reduce()
+        restore_rng_state(rng)
+        summary = summarize_iou(confusion.iou(), self.dataloader.dataset.CLASSES,
+                                self.class_subsets)
         if rank == 0:
-            confusion = stream_evaluate(runner.model, self.dataloader, progress=self.progress)
-            summary = summarize_iou(confusion.iou(), self.dataloader.dataset.CLASSES,
-                                    self.class_subsets)
             runner.logger.info(f'iter {iteration}, {len(self.dataloader.dataset)} images:\n'
                                + format_iou_table(summary))
             self._log(runner, summary)
-            self.last_summary = summary
-        if world_size > 1:
-            dist.barrier()
+        self.last_summary = summary
         self.last_iter = iteration
-        return self.last_summary
+        return summary
 
     @staticmethod
     def _log(runner, summary: Mapping[str, Any]) -> None:

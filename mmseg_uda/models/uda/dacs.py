@@ -36,10 +36,14 @@ class MixedBatch:
 class DACS(UDAWrapper):
     """DACS with DAFormer's additions (EMA ramp, FD on thing classes, pseudo-label margins).
 
-    One iteration (``forward_train``), in order: EMA teacher update; source CE (backward);
-    ImageNet feature distance (backward); teacher pseudo-labels on the target; ClassMix;
-    strong augmentation of the mixed image; mixed CE with pixel weights (backward). The single
-    optimizer step follows in ``train_step``.
+    One iteration (``forward_train``), in order: source CE (backward); ImageNet feature
+    distance (backward); teacher pseudo-labels on the target; ClassMix; strong augmentation of
+    the mixed image; mixed CE with pixel weights (backward). ``train_step`` then checks the
+    losses, makes the single optimizer step and updates the EMA teacher
+    (:meth:`after_optimizer_step`). Updating the teacher right after step i, rather than at the
+    start of iteration i+1 as DAFormer does, gives the same teacher for every pseudo-label and
+    leaves the run between two iterations in a consistent state, which is what a checkpoint
+    (or the NaN guard's last good state) captures.
 
     Args:
         model: segmentor config of the student; the teacher and the ImageNet model are copies.
@@ -62,6 +66,11 @@ class DACS(UDAWrapper):
             the pixel counts of the teacher's pseudo-labels of the last N iterations.
         debug_img_interval / debug_dir: every N iterations write debug images into debug_dir
             (tools/train.py sets ``WORK_DIR/class_mix_debug``); None: never.
+        amp: mixed precision of the forward passes, see :class:`UDAWrapper`.
+
+    Under DDP (``SelfSyncDistributedDataParallel``) the batch statistics of the recipe are
+    those of the global batch, as on one GPU: the pseudo-label weight (fraction of confident
+    pixels) and the FD normaliser (number of masked cells) are summed over ranks.
     """
 
     def __init__(self, model: dict, alpha: float = 0.99, pseudo_threshold: float = 0.968,
@@ -74,8 +83,8 @@ class DACS(UDAWrapper):
                  blur_sigma: Sequence[float] = (0.15, 1.15),
                  pseudo_class_freq_interval: int | None = None,
                  debug_img_interval: int | None = None, debug_dir: str | None = None,
-                 init_cfg: dict | None = None) -> None:
-        super().__init__(model, init_cfg)
+                 amp: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(model, amp, init_cfg)
         self._check_student_interface()
         if classmix_classes_from not in CLASSMIX_SOURCES:
             raise ValueError(f'uda.classmix_classes_from={classmix_classes_from!r}; choose one '
@@ -164,7 +173,8 @@ class DACS(UDAWrapper):
         ``unused_target_data`` (e.g. target labels a pipeline happens to load) is never used.
         """
         logs: dict[str, torch.Tensor] = {}
-        self.update_teacher()
+        if self.local_iter == 0:
+            copy_parameters(self.ema_model, self.model)  # the teacher starts as the student
         src_feat = self.train_on_source(img, img_metas, gt_semantic_seg, logs)
         if self.fd_enabled:
             self.train_feature_distance(img, gt_semantic_seg, src_feat, logs)
@@ -182,17 +192,16 @@ class DACS(UDAWrapper):
                                    img_metas[0]['img_norm_cfg'])
         return logs
 
-    def update_teacher(self) -> None:
-        """Iteration 0: teacher = student. Later: EMA with the ramped momentum."""
-        if self.local_iter == 0:
-            copy_parameters(self.ema_model, self.model)
-        else:
-            ema_update(self.ema_model, self.model, ema_alpha(self.local_iter, self.alpha))
+    def after_optimizer_step(self) -> None:
+        """EMA of the updated student into the teacher, with the ramped momentum of the
+        iteration that will use it (DAFormer's update at the start of iteration i + 1)."""
+        ema_update(self.ema_model, self.model, ema_alpha(self.local_iter + 1, self.alpha))
 
     def train_on_source(self, img: torch.Tensor, img_metas: list[dict], gt: torch.Tensor,
                         logs: dict) -> list[torch.Tensor]:
         """Source CE; its graph is kept for FD, which reuses the source features."""
-        losses = self.model.forward_train(img, img_metas, gt, return_feat=True)
+        with self.autocast(img):
+            losses = self.model.forward_train(img, img_metas, gt, return_feat=True)
         features = losses.pop('features')
         loss, src_logs = parse_losses(losses)
         logs.update(add_prefix(src_logs, 'src'))
@@ -216,7 +225,8 @@ class DACS(UDAWrapper):
 
     @torch.no_grad()
     def _imnet_features(self, img: torch.Tensor, **kwargs) -> list:
-        return self.imnet_model.extract_feat(img, **kwargs)
+        with self.autocast(img):
+            return self.imnet_model.extract_feat(img, **kwargs)
 
     def _feature_distance_pairs(self, img: torch.Tensor, gt: torch.Tensor, features: list
                                 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -241,7 +251,8 @@ class DACS(UDAWrapper):
                            valid_pseudo_mask: torch.Tensor | None, logs: dict
                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher arg-max labels and their weight (confident ratio, minus the margins)."""
-        logits = self.ema_model.encode_decode(target_img, target_img_metas)
+        with self.autocast(target_img):
+            logits = self.ema_model.encode_decode(target_img, target_img_metas)
         label, weight, confident_ratio = pseudo_label_and_weight(logits, self.pseudo_threshold)
         if self.margin_top or self.margin_bottom:
             if valid_pseudo_mask is not None:
@@ -268,8 +279,9 @@ class DACS(UDAWrapper):
 
     def train_on_mixed(self, mixed: MixedBatch, img_metas: list[dict], logs: dict) -> None:
         """CE on the mixed image, every pixel weighted by ``mixed.weight``."""
-        losses = self.model.forward_train(mixed.img, img_metas, mixed.label,
-                                          seg_weight=mixed.weight)
+        with self.autocast(mixed.img):
+            losses = self.model.forward_train(mixed.img, img_metas, mixed.label,
+                                              seg_weight=mixed.weight)
         loss, mix_logs = parse_losses(losses)
         logs.update(add_prefix(mix_logs, 'mix'))
         self.backward(loss)

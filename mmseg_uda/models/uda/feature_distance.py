@@ -5,6 +5,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.runner import get_dist_info
+
+from mmseg_uda.runtime import mean_over_ranks
 
 # traffic light, traffic sign, person, rider, car, truck, bus, train, motorcycle, bicycle
 THING_CLASSES = (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
@@ -50,9 +53,13 @@ def masked_feature_distance(feat: torch.Tensor, ref: torch.Tensor,
 
     An empty mask gives 0 with no gradient, where DAFormer logs NaN (DAFormer#11): a NaN
     would otherwise also trip any NaN guard for a harmless crop without things.
+
+    Under DDP the mean is over the masked cells of the global batch: each rank divides its sum
+    by the global count (times the number of ranks, which the gradient average divides out).
     """
     dist = torch.norm(feat - ref.detach(), p=2, dim=1, keepdim=True)
     if mask is None:
         return dist.mean()
     mask = mask.to(dist.dtype)
-    return (dist * mask).sum() / mask.sum().clamp(min=1)
+    global_cells = mean_over_ranks(mask.sum())  # = count on one GPU
+    return (dist * mask).sum() / global_cells.clamp(min=1 / get_dist_info()[1])

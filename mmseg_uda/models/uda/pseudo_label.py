@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from mmseg_uda.runtime import mean_over_ranks
+
 
 @torch.no_grad()
 def pseudo_label_and_weight(logits: torch.Tensor, threshold: float
@@ -11,9 +13,10 @@ def pseudo_label_and_weight(logits: torch.Tensor, threshold: float
 
     The weight is one scalar for the whole batch, as in DACS/DAFormer: the fraction of pixels
     whose max softmax probability reaches ``threshold``. It stays on the device (no sync).
+    Under DDP the fraction is that of the global batch (the ranks' batches have equal sizes).
     """
     prob, label = torch.softmax(logits.detach().float(), dim=1).max(dim=1)
-    confident_ratio = prob.ge(threshold).float().mean()
+    confident_ratio = mean_over_ranks(prob.ge(threshold).float().mean())
     weight = confident_ratio.expand_as(prob).clone()
     return label, weight, confident_ratio
 

@@ -15,7 +15,9 @@ class SourceOnly(UDAWrapper):
 
     def forward_train(self, img: torch.Tensor, img_metas: list[dict],
                       gt_semantic_seg: torch.Tensor, **target_data) -> dict[str, torch.Tensor]:
-        loss, logs = parse_losses(self.model.forward_train(img, img_metas, gt_semantic_seg))
+        with self.autocast(img):
+            losses = self.model.forward_train(img, img_metas, gt_semantic_seg)
+        loss, logs = parse_losses(losses)
         self.backward(loss)
         logs = add_prefix(logs, 'src')
         logs['loss'] = loss.detach()

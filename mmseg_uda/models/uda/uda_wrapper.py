@@ -10,6 +10,8 @@ from mmseg.models.builder import build_segmentor
 from mmseg.models.segmentors import BaseSegmentor
 from torch.optim import Optimizer
 
+from mmseg_uda.runtime import TrainStepper, check_finite_losses, fp32_outputs
+
 
 def parse_losses(losses: Mapping) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """mmseg's rule: the loss is the sum of every entry whose key contains 'loss'.
@@ -56,11 +58,18 @@ class UDAWrapper(BaseSegmentor):
     runner's ``optimizer_config`` must be None. ``local_iter`` counts the finished training
     iterations and is saved in checkpoints (``get_extra_state``), so a resumed run continues
     the EMA ramp and every interval where it stopped.
+
+    ``amp=dict(enabled=True, dtype='bf16' | 'fp16')`` runs the networks' forward passes
+    (wrapped in :meth:`autocast`) in low precision; their outputs are cast back to fp32, so
+    losses, BLV's noise and the EMA stay fp32 (``mmseg_uda.runtime.stepper``).
     """
 
-    def __init__(self, model: dict, init_cfg: dict | None = None) -> None:
+    def __init__(self, model: dict, amp: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg)
         self.model = build_segmentor(copy.deepcopy(model))
+        fp32_outputs(self.model)  # copies of the student (teacher, ImageNet model) keep them
+        self.stepper = TrainStepper.from_cfg(amp)
         self.local_iter = 0
 
     # --- the student ---------------------------------------------------------------------
@@ -104,20 +113,44 @@ class UDAWrapper(BaseSegmentor):
     def set_extra_state(self, state: torch.Tensor) -> None:
         self.local_iter = int(state)
 
+    def training_state_dict(self) -> dict:
+        """Training state outside ``state_dict`` (``ResumableIterBasedRunner`` saves it)."""
+        return dict(stepper=self.stepper.state_dict())
+
+    def load_training_state_dict(self, state: dict) -> None:
+        self.stepper.load_state_dict(state['stepper'])
+
     # --- one training iteration -------------------------------------------------------------
 
     def train_step(self, data_batch: dict, optimizer: Optimizer, **kwargs) -> dict:
-        """zero_grad → ``forward_train`` (which runs the backward passes) → one optimizer step."""
+        """zero_grad → ``forward_train`` (which runs the backward passes) → NaN guard → one
+        optimizer step → :meth:`after_optimizer_step`.
+
+        A NaN or inf loss term raises ``NonFiniteLossError`` before the step, so nothing of
+        the iteration has changed the weights, the optimizer or the teacher. The terms are
+        checked after averaging over ranks, so every rank stops at the same iteration.
+        """
         optimizer.zero_grad(set_to_none=True)
         logs = self.forward_train(**data_batch)
+        log_vars = scalars_to_host(logs)
+        check_finite_losses({k: v for k, v in log_vars.items() if 'loss' in k}, self.local_iter)
         self.optimizer_step(optimizer)
+        self.after_optimizer_step()
         self.local_iter += 1
-        return dict(log_vars=scalars_to_host(logs), num_samples=len(data_batch['img_metas']))
+        return dict(log_vars=log_vars, num_samples=len(data_batch['img_metas']))
+
+    def autocast(self, tensor: torch.Tensor):
+        """Context for the networks' forward passes: autocast when AMP is on, else nothing."""
+        return self.stepper.autocast(tensor.device)
 
     def backward(self, loss: torch.Tensor, retain_graph: bool = False) -> None:
-        """Every backward pass of the procedure goes through here (one place for AMP scaling)."""
-        loss.backward(retain_graph=retain_graph)
+        """Every backward pass of the procedure goes through here (fp16 loss scaling)."""
+        self.stepper.backward(loss, retain_graph=retain_graph)
 
     def optimizer_step(self, optimizer: Optimizer) -> None:
-        """The iteration's single optimizer step (one place for AMP and NaN guards)."""
-        optimizer.step()
+        """The iteration's single optimizer step, after averaging the student's gradients
+        over ranks (``runtime/ddp.py``: why DDP's own hooks cannot do it)."""
+        self.stepper.step(optimizer, self.model.parameters())
+
+    def after_optimizer_step(self) -> None:
+        """What follows the step within the same iteration (DACS: the teacher's EMA update)."""

@@ -1,0 +1,131 @@
+"""Process groups for ``--launcher pytorch|slurm`` and the collectives UDA training needs.
+
+mmcv's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, so it cannot start a CPU
+(gloo) group. Here the backend follows the device: NCCL when CUDA is present, gloo otherwise.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+
+import torch
+import torch.distributed as dist
+from mmcv.runner import allreduce_grads, get_dist_info
+
+DEFAULT_MASTER_PORT = 29500
+
+
+def slurm_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """torch.distributed's env:// variables derived from a SLURM task's environment.
+
+    MASTER_ADDR is kept when already set, else it is the first host of SLURM_NODELIST
+    (``scontrol show hostnames``). MASTER_PORT is kept, else 29500.
+    """
+    env = os.environ if env is None else env
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in env]
+    if missing:
+        raise RuntimeError(
+            f'--launcher slurm needs {", ".join(missing)} in the environment: start the job '
+            'with srun (one task per GPU), or use --launcher pytorch under torchrun.')
+    master_addr = env.get('MASTER_ADDR') or first_slurm_host(env['SLURM_NODELIST'])
+    return dict(
+        RANK=env['SLURM_PROCID'],
+        WORLD_SIZE=env['SLURM_NTASKS'],
+        LOCAL_RANK=env.get('SLURM_LOCALID', '0'),
+        MASTER_ADDR=master_addr,
+        MASTER_PORT=env.get('MASTER_PORT', str(DEFAULT_MASTER_PORT)),
+    )
+
+
+def first_slurm_host(nodelist: str) -> str:
+    """First host name of a SLURM node list such as ``gpu[03-05,09]``."""
+    try:
+        out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise RuntimeError(
+            f'Could not expand SLURM_NODELIST={nodelist!r} with `scontrol show hostnames` '
+            f'({err}); set MASTER_ADDR to the first node of the job.') from err
+    return out.split()[0]
+
+
+def init_distributed(launcher: str, backend: str | None = None) -> tuple[int, int]:
+    """Join the process group of ``launcher`` ('pytorch': torchrun's env; 'slurm': srun's).
+
+    Returns ``(rank, world_size)``. With CUDA, each process uses GPU ``LOCAL_RANK``.
+    """
+    if launcher == 'slurm':
+        os.environ.update(slurm_environment())
+    elif launcher != 'pytorch':
+        raise ValueError(f'--launcher must be none, pytorch or slurm, got {launcher!r}')
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(f'--launcher {launcher}: {key} is not set; start the job with '
+                               'torchrun (or srun for --launcher slurm).')
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend or default_backend())
+    return dist.get_rank(), dist.get_world_size()
+
+
+def default_backend() -> str:
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def is_distributed() -> bool:
+    return get_dist_info()[1] > 1
+
+
+def broadcast_module_state(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy ``src``'s parameters and buffers to every rank (identical student, teacher and
+    ImageNet model everywhere, whatever each rank's initialisation drew)."""
+    if not is_distributed():
+        return
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            if isinstance(tensor, torch.Tensor):
+                dist.broadcast(tensor, src)
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy ``src``'s buffers (BatchNorm statistics) to every rank, e.g. before evaluating."""
+    if not is_distributed():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src)
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average ``.grad`` over all ranks in place, as DDP would, in one flat all-reduce per dtype.
+
+    A parameter without a gradient on some ranks gets zeros there; one without a gradient on
+    every rank keeps ``grad=None``, so the optimizer skips it exactly as in one process.
+    """
+    if not is_distributed():
+        return
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.int32,
+                            device=params[0].device)
+    dist.all_reduce(has_grad)
+    synced = [p for p, count in zip(params, has_grad.tolist()) if count > 0]
+    for param in synced:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    allreduce_grads(synced, coalesce=True)
+
+
+def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of ``tensor`` over all ranks (a new tensor; ``tensor`` itself without DDP)."""
+    if not is_distributed():
+        return tensor
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total
+
+
+def mean_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of ``tensor`` over all ranks, e.g. a batch statistic of the global batch."""
+    return sum_over_ranks(tensor) / get_dist_info()[1]

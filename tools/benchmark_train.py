@@ -1,0 +1,196 @@
+"""Benchmark one UDA training iteration (DACS) of the paper's models, with and without BLV.
+
+For DAFormer-UDA on DeepLabV2-R101 and on MiT-B5 (512×512 crops) and HRDA on MiT-B5
+(1024×1024), at batch 2 (two source and two target crops), it times full DACS iterations
+(teacher update, source + FD + mixed backward passes, optimizer step) with random weights and
+random images, and prints seconds per iteration, peak memory, the BLV/CE ratio and the time
+that 40k iterations would take. AMP settings and BLV on/off run on the same model,
+interleaved round by round, so every variant sees the same machine load: on shared machines
+absolute times are noise, the ratios are the result.
+
+    python tools/benchmark_train.py [--models daformer_r101 daformer_mitb5 hrda_mitb5]
+        [--devices cpu cuda] [--amp off bf16 fp16] [--warmup 1] [--iters 2]
+
+BLV off means BLV's losses in eval mode, which compute mmseg's cross entropy on the raw
+logits: the only difference between the variants is BLV's perturbation. Peak memory is the
+CUDA allocator's peak, or on the CPU the process's peak resident set (weights included).
+"""
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from mmcv import Config
+from mmcv.runner import build_optimizer
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path[:0] = [p for p in (REPO, osp.join(REPO, 'tools')) if p not in sys.path]
+
+from benchmark_blv import GTA_COUNTS  # noqa: E402
+
+import mmseg_uda  # noqa: E402,F401  (registers models, losses; applies compat)
+from blv_patches import BLVLoss, apply_blv  # noqa: E402
+from mmseg_uda.models.uda import build_train_model  # noqa: E402
+from mmseg_uda.runtime import TrainStepper  # noqa: E402
+
+BASE = osp.join(REPO, 'configs', '_base_')
+ITERATIONS_PER_RUN = 40_000
+
+# name: (model config, UDA config, crop, DACS overrides) — the paper's training settings.
+MODELS = {
+    'daformer_r101': ('deeplabv2red_r101v1c.py', 'dacs_a999_fdthings.py', 512,
+                      dict(pseudo_weight_ignore_top=15, pseudo_weight_ignore_bottom=120)),
+    'daformer_mitb5': ('daformer_sepaspp_mitb5.py', 'dacs_a999_fdthings.py', 512,
+                       dict(pseudo_weight_ignore_top=15, pseudo_weight_ignore_bottom=120)),
+    'hrda_mitb5': ('hrda_daformer_sepaspp_mitb5.py', 'dacs_a999_fdthings.py', 1024, {}),
+    # Not a paper model: a few seconds per variant on a CPU, for smoke tests.
+    'tiny': ('tiny_daformer_mitb0.py', 'dacs_a999_fdthings.py', 64, {}),
+}
+NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+
+
+def build_config(name: str) -> Config:
+    model_cfg, uda_cfg, _, overrides = MODELS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, f'{name}.py')
+        with open(path, 'w') as f:
+            f.write(f"_base_ = [{osp.join(BASE, 'models', model_cfg)!r}, "
+                    f"{osp.join(BASE, 'uda', uda_cfg)!r}, "
+                    f"{osp.join(BASE, 'schedules', 'adamw.py')!r}]\n")
+        cfg = Config.fromfile(path)
+        cfg.model.pretrained = None  # random weights: the timing does not depend on them
+        cfg.uda.update(overrides, debug_img_interval=None)
+        cfg = apply_blv(cfg, class_counts=GTA_COUNTS, sigma=6.0)
+        return Config(cfg._cfg_dict.to_dict())
+
+
+def make_batch(crop: int, device: torch.device, batch: int = 2) -> dict:
+    """Random images and blocky labels with every class, so ClassMix and FD have work."""
+    g = torch.Generator().manual_seed(0)
+    blocks = torch.randint(0, 19, (batch, 1, crop // 32, crop // 32), generator=g)
+    gt = blocks.repeat_interleave(32, 2).repeat_interleave(32, 3)
+    meta = dict(img_shape=(crop, crop, 3), ori_shape=(crop, crop, 3), pad_shape=(crop, crop, 3),
+                scale_factor=1.0, flip=False, img_norm_cfg=NORM)
+    return dict(img=torch.randn(batch, 3, crop, crop, generator=g).to(device),
+                img_metas=[dict(meta) for _ in range(batch)],
+                gt_semantic_seg=gt.to(device),
+                target_img=torch.randn(batch, 3, crop, crop, generator=g).to(device),
+                target_img_metas=[dict(meta) for _ in range(batch)])
+
+
+class PeakMemory:
+    """Peak memory of the code between ``reset()`` and ``read()``, in GiB."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def reset(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif osp.exists('/proc/self/clear_refs'):
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # resets the process's peak RSS (VmHWM)
+
+    def read(self) -> float:
+        if self.device.type == 'cuda':
+            return torch.cuda.max_memory_allocated(self.device) / 2 ** 30
+        if osp.exists('/proc/self/status'):
+            with open('/proc/self/status') as f:
+                line = next(ln for ln in f if ln.startswith('VmHWM:'))
+            return int(line.split()[1]) / 2 ** 20
+        import resource  # peak since start only: the first, largest variant dominates
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: int,
+                iters: int) -> list[dict]:
+    """Seconds per iteration (median) and peak memory of each (AMP, BLV) variant."""
+    cfg = build_config(name)
+    torch.manual_seed(0)
+    model = build_train_model(cfg).to(device).train()
+    optimizer = build_optimizer(model.get_model(), cfg.optimizer)
+    data = make_batch(MODELS[name][2], device)
+    blv_losses = [m for m in model.modules() if isinstance(m, BLVLoss)]
+    memory = PeakMemory(device)
+    variants = [(amp, blv) for amp in amp_modes for blv in (False, True)]
+    times: dict = {v: [] for v in variants}
+    peaks: dict = {v: 0.0 for v in variants}
+    steppers = {amp: TrainStepper(enabled=amp != 'off', dtype='bf16' if amp == 'off' else amp)
+                for amp in amp_modes}  # one fp16 loss scale per mode, kept across rounds
+
+    def step(amp: str, blv: bool) -> float:
+        model.stepper = steppers[amp]
+        for loss in blv_losses:
+            loss.train(blv)  # eval mode: cross entropy on the raw logits
+        memory.reset()
+        _sync(device)
+        start = time.perf_counter()
+        model.train_step(data, optimizer)
+        _sync(device)
+        return time.perf_counter() - start
+
+    for round_ in range(warmup + iters):
+        for variant in variants:
+            seconds = step(*variant)
+            if round_ >= warmup:
+                times[variant].append(seconds)
+                peaks[variant] = max(peaks[variant], memory.read())
+    return [dict(amp=amp, blv=blv, seconds=statistics.median(times[(amp, blv)]),
+                 peak_gib=peaks[(amp, blv)]) for amp, blv in variants]
+
+
+def format_rows(name: str, device: str, results: list[dict]) -> list[str]:
+    crop = MODELS[name][2]
+    rows = []
+    by_key = {(r['amp'], r['blv']): r for r in results}
+    for amp in dict.fromkeys(r['amp'] for r in results):
+        ce, blv = by_key[(amp, False)], by_key[(amp, True)]
+        hours = blv['seconds'] * ITERATIONS_PER_RUN / 3600
+        rows.append(f"| {name} | {crop}² | {device} | {amp} | {ce['seconds']:.2f} | "
+                    f"{blv['seconds']:.2f} | {blv['seconds'] / ce['seconds']:.3f} | "
+                    f"{ce['peak_gib']:.2f} | {blv['peak_gib']:.2f} | {hours:.1f} h |")
+    return rows
+
+
+HEADER = ('| model | crop | device | AMP | s/iter CE | s/iter BLV | BLV/CE | peak GiB CE | '
+          'peak GiB BLV | 40k iters (BLV) |\n|---|---|---|---|---|---|---|---|---|---|')
+
+
+def main(argv: list[str] | None = None, print_fn: Callable[[str], None] = print) -> list[str]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument('--models', nargs='+', choices=sorted(MODELS),
+                    default=['daformer_r101', 'daformer_mitb5', 'hrda_mitb5'])
+    ap.add_argument('--devices', nargs='+', default=None, help='default: cpu, and cuda if present')
+    ap.add_argument('--amp', nargs='+', choices=['off', 'bf16', 'fp16'], default=['off', 'bf16'])
+    ap.add_argument('--warmup', type=int, default=1, help='untimed rounds (default 1)')
+    ap.add_argument('--iters', type=int, default=2, help='timed rounds (default 2)')
+    args = ap.parse_args(argv)
+    devices = args.devices or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
+    np.random.seed(0)
+    print_fn(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch 2, '
+             f'{args.warmup} warm-up + {args.iters} timed rounds (median), random weights')
+    print_fn(HEADER)
+    rows = []
+    for device in devices:
+        for name in args.models:
+            for row in format_rows(name, device, bench_model(
+                    name, torch.device(device), args.amp, args.warmup, args.iters)):
+                print_fn(row)
+                rows.append(row)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
