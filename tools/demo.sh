@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DATA=${DEMO_DATA:-data/synthetic}
 SEEDS=${DEMO_SEEDS:-0}
-WORK=work_dirs/exp0
+WORK=${DEMO_WORK:-work_dirs/exp0}
 START=$(date +%s)
 
 step() { echo; echo "=== [$(($(date +%s) - START)) s] $*"; }
