@@ -4,9 +4,9 @@ For DAFormer-UDA on DeepLabV2-R101 and on MiT-B5 (512×512 crops) and HRDA on Mi
 (1024×1024), at batch 2 (two source and two target crops), it times full DACS iterations
 (teacher update, source + FD + mixed backward passes, optimizer step) with random weights and
 random images, and prints seconds per iteration, peak memory, the BLV/CE ratio and the time
-that 40k iterations would take. AMP settings and BLV on/off run on the same model,
-interleaved round by round, so every variant sees the same machine load: on shared machines
-absolute times are noise, the ratios are the result.
+that 40k iterations would take. All variants run on the same model; for each AMP setting,
+BLV on and off alternate round by round after their own warm-up, so both see the same machine
+load: on shared machines absolute times are noise, the ratios are the result.
 
     python tools/benchmark_train.py [--models daformer_r101 daformer_mitb5 hrda_mitb5]
         [--devices cpu cuda] [--amp off bf16 fp16] [--warmup 1] [--iters 2]
@@ -141,12 +141,14 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
         _sync(device)
         return time.perf_counter() - start
 
-    for round_ in range(warmup + iters):
-        for variant in variants:
-            seconds = step(*variant)
-            if round_ >= warmup:
-                times[variant].append(seconds)
-                peaks[variant] = max(peaks[variant], memory.read())
+    for amp in amp_modes:  # switching precision re-creates CPU kernels: warm up per mode
+        for round_ in range(warmup + iters):
+            # CE and BLV alternate which goes first, so neither always follows the other.
+            for blv in ((False, True) if round_ % 2 == 0 else (True, False)):
+                seconds = step(amp, blv)
+                if round_ >= warmup:
+                    times[(amp, blv)].append(seconds)
+                    peaks[(amp, blv)] = max(peaks[(amp, blv)], memory.read())
     return [dict(amp=amp, blv=blv, seconds=statistics.median(times[(amp, blv)]),
                  peak_gib=peaks[(amp, blv)]) for amp, blv in variants]
 

@@ -97,7 +97,8 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
-    """Average ``.grad`` over all ranks in place, as DDP would, in one flat all-reduce per dtype.
+    """Average ``.grad`` over all ranks in place, as DDP would, in flat 25 MB all-reduces (DDP's
+    bucket size, which bounds the extra memory).
 
     A parameter without a gradient on some ranks gets zeros there; one without a gradient on
     every rank keeps ``grad=None``, so the optimizer skips it exactly as in one process.
@@ -114,7 +115,7 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     for param in synced:
         if param.grad is None:
             param.grad = torch.zeros_like(param)
-    allreduce_grads(synced, coalesce=True)
+    allreduce_grads(synced, coalesce=True, bucket_size_mb=25)
 
 
 def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
