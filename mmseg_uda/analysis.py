@@ -296,6 +296,25 @@ def render_per_class(report: TableReport) -> list[str]:
     return lines
 
 
+def render_headline(report: TableReport) -> list[str]:
+    """The per-class table's means at a glance: one line per row, paper and Δ beside."""
+    metrics = [m for m in metric_names(report.table, report.rows[0].row.spec.dataset)
+               if m in _LABELS]
+    has_paper = any(r.paper for r in report.rows)
+    header = ['Method']
+    for m in metrics:
+        header += [_LABELS[m], 'paper', 'Δ'] if has_paper else [_LABELS[m]]
+    lines = [_md_row(header), _md_row(['---', *('---:' for _ in header[1:])])]
+    for r in report.rows:
+        cells = [r.row.label]
+        for m in metrics:
+            cells.append(fmt_stat(r.stats[m]))
+            if has_paper:
+                cells += [fmt_num(r.paper.get(m)), fmt_num(_diff(r.stats[m], r.paper.get(m)), True)]
+        lines.append(_md_row(cells))
+    return lines
+
+
 def render_summary(report: TableReport) -> list[str]:
     lines = [_md_row(['Data set', 'Setting', 'mIoU (ours)', 'paper', 'Δ', 'gain (ours)',
                       'gain (paper)', 'tail mIoU (ours)']),
@@ -314,11 +333,14 @@ def render_summary(report: TableReport) -> list[str]:
 def render_markdown(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) -> str:
     out = []
     for report in reports:
+        versus = ' Δ = ours − paper.' if any(r.paper for r in report.rows) else ''
         out += [f'### {report.table.title} (experiment {report.exp})', '',
-                f'Cells: {STD_NOTE}. Δ = ours − paper. tail mIoU = mean IoU over the paper\'s '
-                f'tail classes ({", ".join(TAIL)}; SYNTHIA: the 7 it has).', '']
-        out += render_per_class(report) if report.table.kind == 'per_class' \
-            else render_summary(report)
+                f'Cells: {STD_NOTE}.{versus} tail mIoU = mean IoU over the paper\'s tail '
+                f'classes ({", ".join(TAIL)}; SYNTHIA: the 7 it has).', '']
+        if report.table.kind == 'per_class':
+            out += render_per_class(report) + [''] + render_headline(report)
+        else:
+            out += render_summary(report)
         missing = _missing_lines(report)
         out += ([''] + missing if missing else []) + ['']
     if unmatched:

@@ -235,6 +235,7 @@ class Experiment:
     seeds: tuple[int, ...] = (0, 1, 2)
     overrides: dict = field(default_factory=dict)  # merged after the recipes: scale knobs
     method_overrides: dict = field(default_factory=dict)  # method id -> overrides for it only
+    method_names: dict = field(default_factory=dict)  # method id -> name parts, if overridden
     data_root: str | None = None    # replaces the 'data/' parent of every data_root
     # Image sizes: keyword arguments of mmseg_uda.datasets.scale_pipelines (source_scale,
     # target_scale, crop_size, test_scale); None keeps the data set's.
@@ -350,6 +351,7 @@ EXP0 = Experiment(
         uda=dict(alpha=0.99, imnet_feature_dist_lambda=0.0,
                  # DAFormer's 15/120-row margins of a 512-row crop, at 128 rows.
                  pseudo_weight_ignore_top=4, pseudo_weight_ignore_bottom=30))},
+    method_names={'daformer': ('dacs', 'rcs001-05', 'cpl')},  # DAFormer's name for this DACS
     data_root='data/synthetic',
     pipeline_sizes=dict(source_scale=(256, 144), target_scale=(256, 128), crop_size=(128, 128)),
     data_scale=256 / 2048,
@@ -374,7 +376,7 @@ def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
     crop = (exp.pipeline_sizes or {}).get('crop_size') or (1024 if method.high_res else 512,) * 2
     parts = [f'{ds.hr_name if method.high_res else ds.name}_{crop[0]}x{crop[1]}',
-             *method.name_parts,
+             *exp.method_names.get(spec.method, method.name_parts),
              arch.hrda_name if method.high_res else arch.name, SCHEDULE_NAME]
     if spec.blv is not None:
         parts.append(spec.blv.tag())

@@ -144,6 +144,9 @@ def test_markdown_cells_and_missing_seeds(sweep):
     t4 = text.split('### Table 4')[1].split('###')[0]
     assert 'mIoU16' in t4 and 'mIoU13' in t4 and 'Terrain' not in t4 and '| terrain' not in t4
     assert '- missing seeds of DAFormer† (R101): 2' in t4
+    # headline table: paper tail = (39.5+49.6+60.0+44.4+46.8+56.8+0.0+17.8+44.3) / 9 = 39.91
+    assert '| DAFormer† (R101) | 9.3 ± 1.5 (3) | 55.9 | -46.6 | 12.3 ± 1.5 (3) | 39.9 | -27.6 |' in t3
+    assert '| Method | mIoU16 | paper | Δ | mIoU13 | paper | Δ | mIoU19 | paper | Δ |' in t4
 
 
 def test_expected_seeds_can_be_narrowed(sweep):

@@ -235,7 +235,10 @@ def test_real_run_without_stats_names_the_converter(tmp_path):
 
 
 def test_exp0_is_the_tiny_demo_on_synthetic_data():
-    source_only, uda, blv = (build_config(EXP0, run) for run in plan(EXP0, seeds=[0]))
+    runs = plan(EXP0, seeds=[0])
+    # DAFormer's name for DACS without the ImageNet feature distance and with alpha=0.99
+    assert runs[1].name == 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_s0'
+    source_only, uda, blv = (build_config(EXP0, run) for run in runs)
     for cfg in (source_only, uda, blv):
         assert cfg['exp_meta']['tables'] == ['demo']
         assert cfg['data']['train']['source']['data_root'] == 'data/synthetic/gta/'
@@ -245,6 +248,7 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
         assert cfg['runner']['max_iters'] == EXP0_ITERS
     assert source_only['uda'] == {'type': 'SourceOnly'}  # no DACS option leaks into it
     assert uda['uda']['imnet_feature_dist_lambda'] == 0.0  # no ImageNet weights, no FD
+    assert uda['uda']['alpha'] == 0.99
     assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
     assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']
     assert _losses(blv['model'])[0]['class_counts'] == 'data/synthetic/gta/sample_class_stats.json'
