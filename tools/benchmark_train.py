@@ -146,6 +146,9 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
             # CE and BLV alternate which goes first, so neither always follows the other.
             for blv in ((False, True) if round_ % 2 == 0 else (True, False)):
                 seconds = step(amp, blv)
+                print(f'  {name} on {device}, AMP {amp}, BLV {"on" if blv else "off"}, '
+                      f'{"warm-up" if round_ < warmup else "timed"} round {round_ + 1}: '
+                      f'{seconds:.2f} s', file=sys.stderr, flush=True)  # minutes per step on CPU
                 if round_ >= warmup:
                     times[(amp, blv)].append(seconds)
                     peaks[(amp, blv)] = max(peaks[(amp, blv)], memory.read())
