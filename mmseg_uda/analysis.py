@@ -171,6 +171,10 @@ class TableReport:
     exp: int
     rows: list[RowReport]
 
+    @property
+    def has_paper(self) -> bool:
+        return any(r.paper for r in self.rows)
+
 
 def paper_values(row: TableRow) -> dict[str, float]:
     """The paper's numbers of a row, with mIoU13/tail computed from its per-class values."""
@@ -284,12 +288,11 @@ def _missing_lines(report: TableReport) -> list[str]:
 def render_per_class(report: TableReport) -> list[str]:
     dataset = report.rows[0].row.spec.dataset
     metrics = metric_names(report.table, dataset)
-    has_paper = any(r.paper for r in report.rows)
     lines = [_md_row(['Method', '', *(_LABELS.get(m, m) for m in metrics)]),
              _md_row(['---', '---', *('---:' for _ in metrics)])]
     for r in report.rows:
         lines.append(_md_row([r.row.label, 'ours', *(fmt_stat(r.stats[m]) for m in metrics)]))
-        if has_paper:
+        if report.has_paper:
             lines.append(_md_row(['', 'paper', *(fmt_num(r.paper.get(m)) for m in metrics)]))
             lines.append(_md_row(['', 'Δ', *(fmt_num(_diff(r.stats[m], r.paper.get(m)), True)
                                              for m in metrics)]))
@@ -300,16 +303,15 @@ def render_headline(report: TableReport) -> list[str]:
     """The per-class table's means at a glance: one line per row, paper and Δ beside."""
     metrics = [m for m in metric_names(report.table, report.rows[0].row.spec.dataset)
                if m in _LABELS]
-    has_paper = any(r.paper for r in report.rows)
     header = ['Method']
     for m in metrics:
-        header += [_LABELS[m], 'paper', 'Δ'] if has_paper else [_LABELS[m]]
+        header += [_LABELS[m], 'paper', 'Δ'] if report.has_paper else [_LABELS[m]]
     lines = [_md_row(header), _md_row(['---', *('---:' for _ in header[1:])])]
     for r in report.rows:
         cells = [r.row.label]
         for m in metrics:
             cells.append(fmt_stat(r.stats[m]))
-            if has_paper:
+            if report.has_paper:
                 cells += [fmt_num(r.paper.get(m)), fmt_num(_diff(r.stats[m], r.paper.get(m)), True)]
         lines.append(_md_row(cells))
     return lines
@@ -333,7 +335,7 @@ def render_summary(report: TableReport) -> list[str]:
 def render_markdown(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) -> str:
     out = []
     for report in reports:
-        versus = ' Δ = ours − paper.' if any(r.paper for r in report.rows) else ''
+        versus = ' Δ = ours − paper.' if report.has_paper else ''
         out += [f'### {report.table.title} (experiment {report.exp})', '',
                 f'Cells: {STD_NOTE}.{versus} tail mIoU = mean IoU over the paper\'s tail '
                 f'classes ({", ".join(TAIL)}; SYNTHIA: the 7 it has).', '']
