@@ -1,11 +1,22 @@
 PYTHON ?= python
 export PYTHON
 
-.PHONY: install test test-all demo bench lint
+.PHONY: install test test-all demo bench lint gpu-check wheelhouse
 
 # One command from a fresh machine to a working stack; fast when it is already there.
+# INSTALL_ARGS='--wheelhouse DIR' installs offline; '--keep-torch' keeps a site-provided torch.
 install:
-	bash tools/install.sh
+	bash tools/install.sh $(INSTALL_ARGS)
+
+# Every wheel of the stack plus the mmcv-full source, for offline installs:
+#   make wheelhouse DIR=wheels [WHEELHOUSE_ARGS='--python-version 3.12']
+wheelhouse:
+	@test -n "$(DIR)" || { echo "usage: make wheelhouse DIR=folder"; exit 2; }
+	bash tools/make_wheelhouse.sh $(DIR) $(WHEELHOUSE_ARGS)
+
+# GPU self-test of this machine (about 6 minutes on a recent GPU; a reduced CPU mode without).
+gpu-check: install
+	$(PYTHON) tools/gpu_check.py --out work_dirs/gpu_check
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument('--filter', help='only runs whose name matches this regular expression')
     ap.add_argument('--launcher', choices=LAUNCHERS, default='local')
     ap.add_argument('--gpus', type=int, default=1, help='GPUs per run (torchrun: DDP processes)')
+    ap.add_argument('--device', choices=['cuda', 'cpu'],
+                    help="passed to tools/train.py (default: each config's device: cuda for "
+                         'the paper\'s experiments, cpu for experiment 0)')
     ap.add_argument('--data-root', help="replace the 'data/' folder of every data set "
                                         '(e.g. data/synthetic for the synthetic sets)')
     ap.add_argument('--work-root', type=Path, help='parent of the work dirs '
@@ -124,6 +127,10 @@ def check_class_stats(configs: list[dict]) -> None:
             raise SystemExit(f'error: {e}') from None
 
 
+def device_args(args: argparse.Namespace) -> list[str]:
+    return ['--device', args.device] if args.device else []
+
+
 def job_of(config_path: Path, cfg: dict) -> Job:
     return Job(cfg.get('name', config_path.stem), config_path, REPO_ROOT / cfg['work_dir'])
 
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = json.loads(args.config.read_text())
         check_class_stats([cfg])
         result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
-                           cfg_options=args.cfg_options)
+                           cfg_options=args.cfg_options, train_args=device_args(args))
         return 0 if result.ok else 1
 
     exp = get_experiment(args.exp)
@@ -168,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return write_slurm(jobs, tag, work_root, args)
     result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,
                        cfg_options=args.cfg_options,
-                       train_args=['--no-validate'] if args.startup_test else [])
+                       train_args=(['--no-validate'] if args.startup_test else [])
+                       + device_args(args))
     return 0 if result.ok else 1
 
 

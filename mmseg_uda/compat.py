@@ -36,13 +36,18 @@ def allow_numpy_in_checkpoints() -> None:
 
 
 def configure_for_device(cfg: Any, device: str | None = None) -> Any:
-    """Make an mmseg config train and evaluate on ``device`` (default: cuda if present, else cpu).
+    """Make an mmseg config train and evaluate on ``device``: the argument (``--device``), else
+    the config's ``device``, else ``'cuda'``. A GPU run on a machine without one raises
+    :class:`~mmseg_uda.runtime.device.DeviceUnavailableError` with the reason; there is no
+    silent CPU fallback.
 
     mmseg 0.30's ``train_segmentor`` reads ``cfg.device`` and ``cfg.gpu_ids`` and builds
     dataloaders with ``persistent_workers=True``, which torch rejects when
     ``workers_per_gpu=0`` (the usual setting on CPU).
     """
-    cfg.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    from .runtime.device import resolve_device
+
+    cfg.device = resolve_device(device or cfg.get('device'))
     if not cfg.get('gpu_ids'):
         cfg.gpu_ids = [0]
     data = cfg.get('data')
@@ -104,7 +109,45 @@ allow_numpy_in_checkpoints()
 load_json_configs_with_tuples()
 
 
-# --- DDP (training-at-scale, issue #6) ---------------------------------------------------------
+# --- GPU data scatter ---------------------------------------------------------------------------
+
+_COPY_STREAMS: dict[int, Any] = {}
+
+
+def _copy_stream(device: int | torch.device) -> Any:
+    """torch 1.x's ``_get_stream(device: int)``, which mmcv 1.7's scatter was written for: a
+    background ``torch.cuda.Stream`` per GPU index for host-to-device copies, None for -1.
+
+    torch 2.x's ``_get_stream`` takes a ``torch.device`` and reads ``device.type``, so mmcv's
+    ``Scatter.forward`` (which passes the int index) raised ``AttributeError: 'int' object has
+    no attribute 'type'`` on the first ``DataContainer`` batch sent to a GPU.
+    """
+    index = device.index if isinstance(device, torch.device) else int(device)
+    if index is None or index < 0:
+        return None
+    if index not in _COPY_STREAMS:
+        _COPY_STREAMS[index] = torch.cuda.Stream(index)
+    return _COPY_STREAMS[index]
+
+
+def fix_mmcv_scatter_streams() -> None:
+    """Route mmcv's scatter (MMDataParallel, mmcv's and this project's DDP wrappers) through
+    :func:`_copy_stream`. Evaluation batches are plain tensors and never reached the bug."""
+    from mmcv.parallel import _functions
+
+    global MMCV_GET_STREAM
+    if MMCV_GET_STREAM is None:  # keep the original once, for the test that shows the bug
+        MMCV_GET_STREAM = _functions._get_stream
+    _functions._get_stream = _copy_stream
+
+
+MMCV_GET_STREAM = None
+
+
+fix_mmcv_scatter_streams()
+
+
+# --- DDP --------------------------------------------------------------------------------------
 
 def fix_mmddp_forward() -> None:
     """Make ``MMDistributedDataParallel.__call__`` work on torch 2.x, on CPU and on GPUs.

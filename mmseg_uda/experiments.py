@@ -182,6 +182,8 @@ ARCHS: dict[str, ArchRecipe] = {
     'tiny_mitb0': ArchRecipe('tiny_daformer_mitb0', 'tiny_daformer_mitb0.py',
                              'tiny_hrda_daformer_mitb0', 'tiny_hrda_daformer_mitb0.py',
                              _MIT_PARAMWISE),
+    # The DeepLabV2 counterpart at CPU size (ResNet-18-V1c): tools/gpu_check.py's reduced mode.
+    'tiny_r18': ArchRecipe('tiny_dlv2red_r18v1c', 'tiny_deeplabv2red_r18v1c.py', None, None),
 }
 
 
@@ -344,6 +346,7 @@ EXP0 = Experiment(
         optimizer=dict(lr=EXP0_LR),
         lr_config=dict(warmup_iters=EXP0_ITERS // 10),
         data=dict(workers_per_gpu=0),
+        device='cpu',  # the CPU demo; --device cuda runs it on a GPU
         log_config=dict(interval=EXP0_ITERS // 20),
         model=dict(decode_head=dict(channels=EXP0_DECODER_DIMS,
                                     decoder_params=dict(embed_dims=EXP0_DECODER_DIMS))),

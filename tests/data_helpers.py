@@ -12,7 +12,7 @@ from mmcv import Config
 from PIL import Image
 
 from mmseg_uda.datasets.conversion import convert_cityscapes, convert_gta, convert_synthia
-from mmseg_uda.datasets.synthetic import ScaleSpec, generate
+from mmseg_uda.datasets.synthetic import SCALES, generate
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATASET_CONFIGS = {
@@ -21,9 +21,7 @@ DATASET_CONFIGS = {
     'gtaHR': 'configs/_base_/datasets/uda_gtaHR_to_cityscapesHR_1024x1024.py',
     'synthiaHR': 'configs/_base_/datasets/uda_synthiaHR_to_cityscapesHR_1024x1024.py',
 }
-# Small enough to generate in about a second, large enough to hold most classes.
-TINY = ScaleSpec(gta_size=(128, 72), synthia_size=(128, 76), cityscapes_size=(128, 64),
-                 n_gta=16, n_synthia=16, n_cityscapes_train=12, n_cityscapes_val=4)
+TINY = SCALES['tiny']
 IMG_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 IMG_STD = np.array([58.395, 57.12, 57.375], np.float32)
 

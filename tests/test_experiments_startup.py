@@ -56,6 +56,6 @@ def test_exp40_startup_one_config_per_model(tmp_path, tiny_data):  # noqa: F811
     paper's crops, 2 iterations each on CPU. The whole experiment is the same command without
     --filter (29 configs; hours on a 2-core CPU)."""
     code, printed, work = startup_test(
-        tmp_path, tiny_data, '--exp', '40', '--filter',
+        tmp_path, tiny_data, '--exp', '40', '--device', 'cpu', '--filter',
         r'gta.*(source-only.*|_blv6)_s0$')
     _check(code, printed, work, 4)

@@ -114,3 +114,55 @@ def test_dacs_iteration_under_bf16_keeps_losses_noise_and_teacher_in_fp32():
     teacher = list(dacs.ema_model.parameters())
     assert all(p.dtype == torch.float32 for p in teacher)
     assert any(not torch.equal(a, b) for a, b in zip(teacher, teacher_before))  # EMA ran
+
+
+@pytest.mark.parametrize('kind', ['daformer', 'hrda'])
+def test_every_logit_reaches_losses_blv_and_threshold_in_fp32_under_bf16(kind, monkeypatch):
+    """HRDA's context/detail/attention/fused logits and the teacher's logits (encode_decode,
+    which bypasses decode_head(...)) are fp32 where they are consumed."""
+    from mmseg_uda.models.uda import dacs as dacs_module
+
+    model = apply_blv(dict(model=tiny_model_cfg(kind)), [100 * (i + 1) for i in range(19)])
+    dacs = build_train_model(dict(model=model['model'], amp=dict(enabled=True, dtype='bf16'),
+                                  uda=dict(type='DACS')))
+    dacs.init_weights()
+    dacs.train()
+    loss_inputs, teacher_logits = [], []
+    for blv in (m for m in dacs.model.modules() if isinstance(m, BLVLoss)):
+        blv.register_forward_pre_hook(lambda m, args: loss_inputs.append(args[0].dtype))
+    real = dacs_module.pseudo_label_and_weight
+
+    def spy(logits, threshold):
+        teacher_logits.append(logits.dtype)
+        return real(logits, threshold)
+
+    monkeypatch.setattr(dacs_module, 'pseudo_label_and_weight', spy)
+    teacher_head = dacs.ema_model.decode_head
+    head_outputs = []
+    forward_test = teacher_head.forward_test
+
+    def record_head_output(*args, **kwargs):
+        out = forward_test(*args, **kwargs)
+        head_outputs.append(out.dtype)  # before any resize (CPU autocast resizes in fp32)
+        return out
+
+    teacher_head.forward_test = record_head_output
+    parts = {}
+    if kind == 'hrda':
+        head = dacs.model.decode_head
+        forward_parts = head.forward_parts
+
+        def record_parts(inputs):
+            out = forward_parts(inputs)
+            parts.update({k: v.dtype for k, v in out.items()})
+            return out
+
+        head.forward_parts = record_parts
+    optimizer = torch.optim.AdamW(dacs.get_model().parameters(), lr=1e-3)
+    dacs.train_step(fake_uda_batch(size=64), optimizer)
+    assert teacher_logits == [torch.float32] and head_outputs == [torch.float32]
+    # DAFormer: source + mixed; HRDA: fused + detail, for source and mixed.
+    assert loss_inputs == [torch.float32] * (4 if kind == 'hrda' else 2)
+    if kind == 'hrda':
+        assert set(parts) == {'lr', 'hr', 'hr_merged', 'attention', 'fused'}
+        assert set(parts.values()) == {torch.float32}

@@ -67,7 +67,7 @@ def _config(data_root, work_dir, **overrides) -> str:
 
 
 def _train(config: str, *extra: str) -> None:
-    train_tool.main([config, '--deterministic', '--no-validate', *extra])
+    train_tool.main([config, '--device', 'cpu', '--deterministic', '--no-validate', *extra])
 
 
 def _assert_same_checkpoint(a, b) -> None:
@@ -102,7 +102,7 @@ def test_run_killed_during_a_checkpoint_save_resumes_bit_exactly(tiny_data, refe
     config = _config(tiny_data, tmp_path)
     proc = run_killed_during_save(3, textwrap.dedent(f"""
         from tools import train
-        train.main([{config!r}, '--deterministic', '--no-validate'])"""))
+        train.main([{config!r}, '--device', 'cpu', '--deterministic', '--no-validate'])"""))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     names = sorted(p.name for p in tmp_path.iterdir())
     assert 'iter_2.pth' in names and 'iter_3.pth' not in names

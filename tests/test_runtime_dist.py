@@ -17,7 +17,7 @@ from mmseg_uda.runtime import (
 )
 
 SLURM = dict(SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1',
-             SLURM_NODELIST='gpu[03-04]')
+             SLURM_NODELIST='gpu[03-04]', SLURM_JOB_ID='1234567')
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def fake_scontrol(tmp_path, monkeypatch):
 def test_slurm_variables_become_torch_env(fake_scontrol):
     env = slurm_environment(SLURM)
     assert env == dict(RANK='5', WORLD_SIZE='8', LOCAL_RANK='1', MASTER_ADDR='gpu03',
-                       MASTER_PORT='29500')
+                       MASTER_PORT='24567')  # 20000 + job id mod 10000, the same in every task
 
 
 def test_slurm_keeps_an_explicit_master(fake_scontrol):

@@ -21,7 +21,7 @@ RUNS = [('dlv2', 'gta'), ('daformer', 'gta'), ('hrda', 'synthia')]
 def _train(cfg, work_dir) -> dict:
     path = osp.join(work_dir, 'config.py')
     cfg.dump(path)
-    train_tool.main([path])
+    train_tool.main([path, '--device', 'cpu'])
     with open(osp.join(work_dir, 'final_metrics.json')) as f:
         return json.load(f)
 

@@ -1,6 +1,7 @@
 """Evaluate the student of a checkpoint: per-class IoU, mIoU19 (+ mIoU16/13 for SYNTHIA).
 
     python tools/test.py CONFIG CHECKPOINT --eval mIoU [--show-dir DIR] [--out JSON]
+        [--device cuda|cpu]
 
 The mIoU comes from a confusion matrix accumulated on the device, so memory stays flat over
 any number of images. CONFIG is the training config (the copy in the work dir works).
@@ -31,6 +32,7 @@ from mmseg_uda.core.evaluation import (  # noqa: E402
 )
 from mmseg_uda.core.hooks import final_metrics_record  # noqa: E402
 from mmseg_uda.datasets.conversion import write_json_atomic  # noqa: E402
+from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--eval', nargs='+', choices=['mIoU'], help='metrics to compute')
     parser.add_argument('--show-dir', help='write colour predictions into this folder')
     parser.add_argument('--out', help='write the metrics as JSON (final_metrics.json format)')
+    parser.add_argument('--device', choices=['cuda', 'cpu'],
+                        help="where to evaluate (default: the config's device, else cuda)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. data.test.data_root=...')
     args = parser.parse_args(argv)
@@ -53,7 +57,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    configure_for_device(cfg)
+    # One process on one device, whatever the training run used (a DDP run's config lists
+    # every rank's GPU in gpu_ids; MMDataParallel takes exactly one).
+    cfg.gpu_ids = [0]
+    configure_for_device(cfg, args.device)
+    configure_fp32_math(cfg.get('tf32', True))
     model_cfg = without_blv(cfg.model)
     model_cfg.train_cfg = None
     model_cfg.pretrained = None  # the checkpoint holds every weight

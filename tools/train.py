@@ -1,10 +1,13 @@
 """Train a UDA model (DACS, source-only) or a plain segmentor from an mmseg config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT|auto] [--seed S]
-        [--deterministic] [--launcher none|pytorch|slurm] [--cfg-options k=v ...]
+        [--deterministic] [--launcher none|pytorch|slurm] [--device cuda|cpu]
+        [--cfg-options k=v ...]
 
-Runs on CPU when no GPU is present, on one GPU otherwise, and with DDP under torchrun
-(``--launcher pytorch``) or srun (``--launcher slurm``), on GPUs (NCCL) or CPUs (gloo).
+Runs on one GPU, or with DDP under torchrun (``--launcher pytorch``) or srun
+(``--launcher slurm``) on GPUs (NCCL) or CPUs (gloo). The device is the config's ``device``
+(``'cuda'`` unless set); ``--device cpu`` trains on the CPU. A GPU run on a machine where torch
+sees no GPU stops with the reason: there is no silent CPU fallback.
 Writes the log, a copy of the config, checkpoints, TensorBoard scalars and
 ``final_metrics.json`` into the work dir. ``--resume-from auto`` continues from the newest
 loadable checkpoint of the work dir, exactly where the interrupted run stopped (or starts when
@@ -30,13 +33,14 @@ from mmcv.runner import get_dist_info  # noqa: E402
 from mmseg import __version__ as mmseg_version  # noqa: E402
 from mmseg.apis import init_random_seed, set_random_seed  # noqa: E402
 from mmseg.datasets import build_dataset  # noqa: E402
-from mmseg.utils import collect_env, get_root_logger  # noqa: E402
+from mmseg.utils import collect_env, get_root_logger, setup_multi_processes  # noqa: E402
 
 import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses)
 from mmseg_uda.apis import train_uda  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
 from mmseg_uda.models.uda import build_train_model  # noqa: E402
-from mmseg_uda.runtime import derive_seed, init_distributed  # noqa: E402
+from mmseg_uda.runtime import derive_seed, init_distributed, shutdown_distributed  # noqa: E402
+from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='deterministic algorithms (cuDNN, cuBLAS; no cudnn.benchmark)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='job launcher: pytorch for torchrun, slurm for srun')
+    parser.add_argument('--device', choices=['cuda', 'cpu'],
+                        help="where to train (default: the config's device, else cuda; a GPU "
+                        'run on a machine without a GPU stops with the reason)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. runner.max_iters=100')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
@@ -109,11 +116,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.deterministic:
         use_deterministic_algorithms()
+    configure_for_device(cfg, args.device)  # before the process group: NCCL needs a GPU
+    configure_fp32_math(cfg.get('tf32', True))
+    setup_multi_processes(cfg)  # worker start method, OpenCV/OMP threads per worker
     distributed = args.launcher != 'none'
     if distributed:
         init_distributed(args.launcher, **cfg.get('dist_params', {}))
         cfg.gpu_ids = list(range(get_dist_info()[1]))
-    configure_for_device(cfg)
     rank, world_size = get_dist_info()
 
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
@@ -124,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     log_to_file(logger, osp.join(cfg.work_dir, f'{timestamp}.log'))
     env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
     logger.info(f'Environment:\n{env_info}')
-    logger.info(f'Distributed training: {distributed}, device: {cfg.device}')
+    logger.info(f'Distributed training: {distributed}, device: {cfg.device}, '
+                f'TF32: {cfg.get("tf32", True) and cfg.device == "cuda"}')
 
     seed = init_random_seed(args.seed if args.seed is not None else cfg.get('seed'),
                             device=cfg.device)
@@ -148,8 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         cfg.checkpoint_config.meta = dict(mmseg_version=mmseg_version, config=config_text,
                                           CLASSES=datasets[0].CLASSES,
                                           PALETTE=datasets[0].PALETTE)
-    train_uda(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
-              timestamp=timestamp, meta=meta)
+    try:
+        train_uda(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
+                  timestamp=timestamp, meta=meta)
+    finally:
+        shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -5,22 +5,35 @@ mmcv's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, so it cann
 """
 from __future__ import annotations
 
+import datetime
+import itertools
 import os
 import subprocess
+import zlib
 from collections.abc import Iterable, Mapping
 
 import torch
 import torch.distributed as dist
 from mmcv.runner import allreduce_grads, get_dist_info
 
-DEFAULT_MASTER_PORT = 29500
+# srun's tasks of one job agree on a port derived from SLURM_JOB_ID, so jobs that share a node
+# (array tasks, several users) do not collide on one fixed port such as 29500.
+SLURM_PORT_BASE, SLURM_PORT_RANGE = 20000, 10000
+DEFAULT_TIMEOUT_MIN = 30  # torch's default; rank 0 saving a large checkpoint may need more
+
+
+def slurm_master_port(job_id: str) -> int:
+    """A port in [20000, 30000) that every task of SLURM job ``job_id`` derives alike."""
+    key = int(job_id) if job_id.isdigit() else zlib.crc32(job_id.encode())
+    return SLURM_PORT_BASE + key % SLURM_PORT_RANGE
 
 
 def slurm_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """torch.distributed's env:// variables derived from a SLURM task's environment.
 
     MASTER_ADDR is kept when already set, else it is the first host of SLURM_NODELIST
-    (``scontrol show hostnames``). MASTER_PORT is kept, else 29500.
+    (``scontrol show hostnames``). MASTER_PORT is kept, else derived from SLURM_JOB_ID
+    (:func:`slurm_master_port`).
     """
     env = os.environ if env is None else env
     missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in env]
@@ -28,13 +41,19 @@ def slurm_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
         raise RuntimeError(
             f'--launcher slurm needs {", ".join(missing)} in the environment: start the job '
             'with srun (one task per GPU), or use --launcher pytorch under torchrun.')
+    port = env.get('MASTER_PORT')
+    if not port:
+        if not env.get('SLURM_JOB_ID'):
+            raise RuntimeError('--launcher slurm: neither MASTER_PORT nor SLURM_JOB_ID is set; '
+                               'export MASTER_PORT (the same free port in every task).')
+        port = str(slurm_master_port(env['SLURM_JOB_ID']))
     master_addr = env.get('MASTER_ADDR') or first_slurm_host(env['SLURM_NODELIST'])
     return dict(
         RANK=env['SLURM_PROCID'],
         WORLD_SIZE=env['SLURM_NTASKS'],
         LOCAL_RANK=env.get('SLURM_LOCALID', '0'),
         MASTER_ADDR=master_addr,
-        MASTER_PORT=env.get('MASTER_PORT', str(DEFAULT_MASTER_PORT)),
+        MASTER_PORT=port,
     )
 
 
@@ -50,11 +69,18 @@ def first_slurm_host(nodelist: str) -> str:
     return out.split()[0]
 
 
-def init_distributed(launcher: str, backend: str | None = None) -> tuple[int, int]:
+def init_distributed(launcher: str, backend: str | None = None, port: int | None = None,
+                     timeout: float | None = None) -> tuple[int, int]:
     """Join the process group of ``launcher`` ('pytorch': torchrun's env; 'slurm': srun's).
 
-    Returns ``(rank, world_size)``. With CUDA, each process uses GPU ``LOCAL_RANK``.
+    ``backend``, ``port`` and ``timeout`` are mmseg's ``dist_params`` keys: ``port`` sets
+    MASTER_PORT (for srun jobs; torchrun chooses its own), ``timeout`` is the collectives'
+    timeout in minutes (default 30; raise it when rank 0 needs longer to write a checkpoint
+    while the other ranks wait). Returns ``(rank, world_size)``. With CUDA, each process uses
+    GPU ``LOCAL_RANK``.
     """
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(int(port))
     if launcher == 'slurm':
         os.environ.update(slurm_environment())
     elif launcher != 'pytorch':
@@ -65,8 +91,18 @@ def init_distributed(launcher: str, backend: str | None = None) -> tuple[int, in
                                'torchrun (or srun for --launcher slurm).')
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
-    dist.init_process_group(backend=backend or default_backend())
+    minutes = DEFAULT_TIMEOUT_MIN if timeout is None else float(timeout)
+    if minutes <= 0:
+        raise ValueError(f'dist_params.timeout must be > 0 minutes, got {timeout}')
+    dist.init_process_group(backend=backend or default_backend(),
+                            timeout=datetime.timedelta(minutes=minutes))
     return dist.get_rank(), dist.get_world_size()
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group (NCCL warns about leaked communicators otherwise)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def default_backend() -> str:
@@ -82,10 +118,12 @@ def broadcast_module_state(module: torch.nn.Module, src: int = 0) -> None:
     ImageNet model everywhere, whatever each rank's initialisation drew)."""
     if not is_distributed():
         return
+    # Parameters and buffers only: state_dict() also holds values such as UDAWrapper's
+    # _extra_state (a CPU tensor), which NCCL cannot send ("No backend type associated with
+    # device type cpu"); every rank computes those itself.
     with torch.no_grad():
-        for tensor in module.state_dict().values():
-            if isinstance(tensor, torch.Tensor):
-                dist.broadcast(tensor, src)
+        for tensor in itertools.chain(module.parameters(), module.buffers()):
+            dist.broadcast(tensor.data, src)
 
 
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:

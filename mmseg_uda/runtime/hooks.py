@@ -1,7 +1,10 @@
 """Hooks of ``ResumableIterBasedRunner``."""
 from __future__ import annotations
 
-from mmcv.runner import HOOKS, CheckpointHook, get_dist_info
+import os
+import sys
+
+from mmcv.runner import HOOKS, CheckpointHook, Hook, get_dist_info
 
 from .checkpoint import prune_checkpoints, remove_stale_temp_files
 
@@ -38,3 +41,23 @@ class AtomicCheckpointHook(CheckpointHook):
         if runner.meta is not None:
             runner.meta.setdefault('hook_msgs', dict())['last_ckpt'] = path
         prune_checkpoints(self.out_dir, self.max_keep_ckpts, current=path)
+
+
+# Exit status of a simulated pre-emption (EX_TEMPFAIL: "try again", as a requeued job would).
+PREEMPTED_EXIT_CODE = 75
+
+
+@HOOKS.register_module()
+class ExitAfterIterHook(Hook):
+    """Ends the process right after iteration ``iteration`` (1-based), as a pre-emption would:
+    no after-run hooks, no final evaluation, exit status 75. For self-tests of resume
+    (``tools/gpu_check.py``); register it with priority 'LOWEST', after the checkpoint hook."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def after_train_iter(self, runner) -> None:
+        if runner.iter + 1 == self.iteration:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(PREEMPTED_EXIT_CODE)

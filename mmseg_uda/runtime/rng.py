@@ -7,6 +7,7 @@ of them, and data loading must not depend on which process or worker produced a 
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,8 +19,9 @@ import torch
 def capture_rng_state() -> dict[str, Any]:
     """The state of every global generator a training iteration can draw from.
 
-    CUDA states are included only when CUDA is initialised, so capturing never starts CUDA
-    on a machine that only trains on the CPU.
+    The CUDA state is that of this process's current GPU (each DDP rank draws on its own
+    device only), and it is included only when CUDA is initialised, so capturing never starts
+    CUDA on a machine that only trains on the CPU.
     """
     state: dict[str, Any] = dict(
         python=random.getstate(),
@@ -27,27 +29,37 @@ def capture_rng_state() -> dict[str, Any]:
         torch_cpu=torch.get_rng_state(),
     )
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['torch_cuda'] = torch.cuda.get_rng_state_all()
+        state['torch_cuda_device'] = torch.cuda.get_rng_state()
     return state
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
+    """Inverse of :func:`capture_rng_state`.
+
+    A CUDA state that cannot be restored here (no CUDA, or an older checkpoint that holds one
+    state per visible GPU and another number of GPUs is visible now) gives a warning: the run
+    continues correctly, but its CUDA draws (BLV's noise on the GPU) are not those of an
+    uninterrupted run.
+    """
     random.setstate(_as_python_state(state['python']))
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch_cpu'])
-    if 'torch_cuda' in state:
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                'This checkpoint holds CUDA random states but CUDA is not available here; '
-                'exact resume needs the same kind of device the run started on.')
-        cuda_states = state['torch_cuda']
-        if len(cuda_states) != torch.cuda.device_count():
-            raise RuntimeError(
-                f'The checkpoint holds random states for {len(cuda_states)} CUDA devices but '
-                f'{torch.cuda.device_count()} are visible; set CUDA_VISIBLE_DEVICES as in the '
-                'interrupted run.')
-        torch.cuda.set_rng_state_all(cuda_states)
+    cuda_state = state.get('torch_cuda_device')
+    all_states = state.get('torch_cuda')  # checkpoints written before the per-device format
+    if cuda_state is None and all_states is None:
+        return
+    if not torch.cuda.is_available():
+        warnings.warn('The checkpoint holds a CUDA random state but CUDA is not available '
+                      'here: the resumed run continues, but not bit-identically.', stacklevel=2)
+        return
+    if cuda_state is not None:
+        torch.cuda.set_rng_state(cuda_state)
+    elif len(all_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(all_states)
+    else:
+        warnings.warn(f'The checkpoint holds random states for {len(all_states)} CUDA devices '
+                      f'and {torch.cuda.device_count()} are visible: the resumed run continues, '
+                      'but not bit-identically.', stacklevel=2)
 
 
 def _as_python_state(state: Any) -> tuple:

@@ -104,17 +104,19 @@ def _fp32_output_hook(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
 
 
 def fp32_outputs(segmentor: torch.nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
-    """Cast the outputs of a segmentor's backbone and heads to fp32 (a no-op outside autocast).
+    """Cast the outputs of a segmentor's backbone, neck and of every decode head in it (nested
+    ones included: HRDA's context/detail head and its scale attention) to fp32 (a no-op outside
+    autocast).
 
-    Losses are computed from these outputs, after the heads' ``forward``, so they run in fp32.
-    The hooks are module-level functions, so ``copy.deepcopy`` (the EMA teacher) keeps them.
+    Everything computed from these outputs then runs in fp32: HRDA's fusion, the losses and
+    BLV's noise, the teacher's resize, softmax and threshold. Inference reaches the hooks too,
+    because ``BaseDecodeHead.forward_test`` calls the head as a module
+    (``models/decode_heads/seg_weight.py``). The hooks are module-level functions, so
+    ``copy.deepcopy`` (the EMA teacher) keeps them.
     """
-    parts = [getattr(segmentor, name, None)
-             for name in ('backbone', 'neck', 'decode_head', 'auxiliary_head')]
-    handles = []
-    for part in parts:
-        if part is None:
-            continue
-        modules = part if isinstance(part, torch.nn.ModuleList) else [part]
-        handles += [m.register_forward_hook(_fp32_output_hook) for m in modules]
-    return handles
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+
+    parts = [getattr(segmentor, name, None) for name in ('backbone', 'neck')]
+    parts += [m for m in segmentor.modules() if isinstance(m, BaseDecodeHead)]
+    return [part.register_forward_hook(_fp32_output_hook) for part in parts
+            if part is not None]

@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 from mmcv.runner import force_fp32
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from mmseg.models.losses import accuracy
 from mmseg.ops import resize
 
 
@@ -28,6 +27,12 @@ def forward_train(self: BaseDecodeHead, inputs, img_metas: list[dict],
     return self.losses(seg_logits, gt_semantic_seg, seg_weight)
 
 
+def forward_test(self: BaseDecodeHead, inputs, img_metas: list[dict], test_cfg: dict):
+    """mmseg's ``forward_test`` through ``__call__`` instead of ``self.forward``, so that module
+    hooks (the fp32 casts of mixed precision, ``runtime/stepper.py``) see inference too."""
+    return self(inputs)
+
+
 def _check_weight(seg_weight: torch.Tensor, seg_label: torch.Tensor) -> torch.Tensor:
     if seg_weight.dim() == 4 and seg_weight.shape[1] == 1:
         seg_weight = seg_weight.squeeze(1)
@@ -35,6 +40,20 @@ def _check_weight(seg_weight: torch.Tensor, seg_label: torch.Tensor) -> torch.Te
         raise ValueError(f'seg_weight has shape {tuple(seg_weight.shape)} but the label has '
                          f'{tuple(seg_label.shape)}; pass one weight per label pixel (B×H×W)')
     return seg_weight
+
+
+def pixel_accuracy(seg_logit: torch.Tensor, seg_label: torch.Tensor,
+                   ignore_index: int) -> torch.Tensor:
+    """mmseg's ``accuracy(seg_logit, seg_label, ignore_index=...)`` (top-1, percent of the
+    non-ignored pixels, the same eps), as a [1] tensor that never leaves the device.
+
+    mmseg's version selects the valid pixels by boolean indexing and reads their number with
+    ``numel()``, two host syncs per head per loss call on a GPU; this one only sums masks.
+    """
+    valid = seg_label != ignore_index
+    correct = (seg_logit.argmax(dim=1) == seg_label) & valid
+    eps = torch.finfo(torch.float32).eps
+    return ((correct.sum().float() + eps) * (100.0 / (valid.sum().float() + eps))).reshape(1)
 
 
 @force_fp32(apply_to=('seg_logit', ))
@@ -57,13 +76,15 @@ def losses(self: BaseDecodeHead, seg_logit: torch.Tensor, seg_label: torch.Tenso
                             ignore_index=self.ignore_index)
         name = loss_decode.loss_name
         loss[name] = loss[name] + value if name in loss else value
-    loss['acc_seg'] = accuracy(seg_logit, seg_label, ignore_index=self.ignore_index)
+    loss['acc_seg'] = pixel_accuracy(seg_logit, seg_label, self.ignore_index)
     return loss
 
 
 def patch_base_decode_head() -> None:
-    """Install the weighted ``forward_train``/``losses`` on ``BaseDecodeHead`` (idempotent)."""
+    """Install the weighted ``forward_train``/``losses`` and the hook-visible ``forward_test``
+    on ``BaseDecodeHead`` (idempotent)."""
     BaseDecodeHead.forward_train = forward_train
+    BaseDecodeHead.forward_test = forward_test
     BaseDecodeHead.losses = losses
 
 
