@@ -14,7 +14,7 @@ wheelhouse:
 	@test -n "$(DIR)" || { echo "usage: make wheelhouse DIR=folder"; exit 2; }
 	bash tools/make_wheelhouse.sh $(DIR) $(WHEELHOUSE_ARGS)
 
-# GPU self-test of this machine (about 6 minutes on a recent GPU; a reduced CPU mode without).
+# GPU self-test of this machine (a reduced CPU mode where torch sees no GPU).
 gpu-check: install
 	$(PYTHON) tools/gpu_check.py --out work_dirs/gpu_check
 

@@ -159,3 +159,37 @@ def test_target_labels_never_reach_the_crop_choice(tiny_data, tmp_path,  # noqa:
         for key in ('img', 'gt_semantic_seg', 'target_img', 'valid_pseudo_mask'):
             assert (a[key].data == b[key].data).all()
         assert a['target_img_metas'].data['filename'] == b['target_img_metas'].data['filename']
+
+
+@pytest.mark.parametrize('name', ['gta', 'gtaHR'])
+def test_recrop_decodes_once_and_gives_the_full_reload_samples(tiny_data, monkeypatch, name):  # noqa: F811
+    """Re-crops come from the image decoded once; the draws (class, image, crop offsets, flips)
+    and so the samples are those of DAFormer's full reload of the pipeline."""
+    import mmcv
+
+    cfg = uda_config(tiny_data, name, crop=(32, 32),
+                     rcs=dict(min_pixels=1, class_temp=0.01, min_crop_ratio=50.0))
+    ds = build_dataset(cfg.data.train)
+    assert ds._recrop is not None
+    assert [type(t).__name__ for t in ds._recrop.decode_steps] == [
+        'LoadImageFromFile', 'LoadAnnotations', 'Resize']
+    decodes = []
+    real = mmcv.imfrombytes
+    monkeypatch.setattr(mmcv, 'imfrombytes', lambda *a, **k: decodes.append(1) or real(*a, **k))
+
+    def draw(recrop):
+        ds._recrop = recrop
+        np.random.seed(3)
+        decodes.clear()
+        samples = [ds.rare_class_source_sample(cls=12) for _ in range(3)]  # rider: rarely enough
+        return samples, len(decodes)
+
+    recrop = ds._recrop
+    once, once_decodes = draw(recrop)
+    full, full_decodes = draw(None)
+    assert once_decodes == 2 * 3  # image + label, once per pick
+    assert full_decodes > once_decodes  # the full reload decodes again for each re-crop
+    for a, b in zip(once, full):
+        assert np.array_equal(a['img'].data.numpy(), b['img'].data.numpy())
+        assert np.array_equal(a['gt_semantic_seg'].data.numpy(), b['gt_semantic_seg'].data.numpy())
+        assert a['img_metas'].data['flip'] == b['img_metas'].data['flip']

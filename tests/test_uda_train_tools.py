@@ -60,7 +60,8 @@ def test_train_writes_checkpoint_tensorboard_and_final_metrics(tiny_data, tmp_pa
         assert len(glob.glob(osp.join(work_dir, 'class_mix_debug', '*.png'))) == 4
 
 
-def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_path):  # noqa: F811
+def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
     work_dir = str(tmp_path / 'source_only')
     cfg = uda_run_config(tiny_data, work_dir, 'daformer', uda_base='source_only', blv=True)
     metrics = _train(cfg, work_dir)
@@ -78,6 +79,14 @@ def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_
     with open(out) as f:
         assert json.load(f)['miou'] == record['miou']
     assert len(glob.glob(osp.join(show_dir, '**', '*.png'), recursive=True)) == 4
+    # The config of a 4-GPU DDP run evaluates in one process on one device.
+    used = []
+    real_build_dp = test_tool.build_dp
+    monkeypatch.setattr(test_tool, 'build_dp', lambda model, device, device_ids: used.append(
+        device_ids) or real_build_dp(model, device, device_ids=device_ids))
+    test_tool.main([osp.join(work_dir, 'config.py'), osp.join(work_dir, 'iter_2.pth'),
+                    '--eval', 'mIoU', '--cfg-options', 'gpu_ids=[0,1,2,3]'])
+    assert used == [[0]]
 
 
 def test_uda_wrappers_refuse_an_optimizer_hook(tiny_data, tmp_path):  # noqa: F811

@@ -49,10 +49,12 @@ def needed_samples_per_s(goal_hours: float) -> float:
     return ITERATIONS * BATCH / (goal_hours * 3600)
 
 
-def train_dataset(name: str, data_root: str):
+def train_dataset(name: str, data_root: str, rcs_min_pixels: int | None = None):
     spec, _ = PIPELINES[name]
     run = Run(EXP40.id, spec, 0, (), run_name(EXP40, spec, 0))
     cfg = build_config(EXP40, run, data_root=data_root)
+    if rcs_min_pixels is not None:
+        cfg['data']['train']['rare_class_sampling']['min_pixels'] = rcs_min_pixels
     return build_dataset(cfg['data']['train'])
 
 
@@ -77,18 +79,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument('--pipelines', nargs='+', choices=sorted(PIPELINES), default=sorted(PIPELINES))
     ap.add_argument('--workers', nargs='+', type=int, default=[0, 1, 2])
     ap.add_argument('--batches', type=int, default=8, help='timed batches per measurement')
+    ap.add_argument('--rcs-min-pixels', type=int, metavar='N',
+                    help="rare class sampling's min_pixels (default: the config's 3000; a few "
+                         'synthetic images may hold no rare class that large)')
     ap.add_argument('--full-reload', action='store_true',
                     help="also time DAFormer's re-crop (the whole pipeline again per re-crop)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # the main process only collects batches
     print(f'{args.batches} batches of {BATCH} after one warm-up batch; data {args.data_root}; '
-          f'{torch.multiprocessing.cpu_count()} CPU cores')
+          f'{torch.multiprocessing.cpu_count()} CPU cores; RCS min_pixels '
+          f'{args.rcs_min_pixels or "from the configs"}')
     print('| pipeline | RCS re-crop | workers | samples/s | per worker | needed for goal | '
           'workers for goal |')
     print('|---|---|---|---|---|---|---|')
     rows = []
     for name in args.pipelines:
-        dataset = train_dataset(name, args.data_root)
+        dataset = train_dataset(name, args.data_root, args.rcs_min_pixels)
         needed = needed_samples_per_s(PIPELINES[name][1])
         variants = [('decode once', dataset._recrop)]
         if args.full_reload:

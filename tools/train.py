@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.deterministic:
         use_deterministic_algorithms()
+    # One device per process: a config dumped by a DDP run lists every rank's GPU, and
+    # MMDataParallel takes exactly one (CUDA_VISIBLE_DEVICES chooses which GPU).
+    cfg.gpu_ids = [0]
     configure_for_device(cfg, args.device)  # before the process group: NCCL needs a GPU
     configure_fp32_math(cfg.get('tf32', True))
     setup_multi_processes(cfg)  # worker start method, OpenCV/OMP threads per worker

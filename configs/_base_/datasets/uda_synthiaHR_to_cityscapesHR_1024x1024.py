@@ -44,7 +44,7 @@ test_pipeline = [
 ]
 data = dict(
     samples_per_gpu=2,
-    workers_per_gpu=1,
+    workers_per_gpu=4,  # RCS crops of 2560x1440 images: 1 worker cannot keep a GPU busy
     train=dict(
         type='UDADataset',
         source=dict(
