@@ -106,7 +106,7 @@ def test_recipes(exp40):
             assert (backbone['type'], backbone['depth']) == ('ResNetV1c', 101)
             assert cfg['model']['decode_head']['type'] == 'DLV2Head'
         else:
-            assert backbone['type'] == 'MixVisionTransformer'
+            assert backbone['type'] == 'MiTSegFormerNorms'  # SegFormer's LayerNorm eps
             assert backbone['num_layers'] == [3, 6, 40, 3]
 
         crop = 1024 if meta['method'] == 'hrda' else 512

@@ -128,3 +128,28 @@ def test_model_trains_a_step_and_infers_from_its_config(name):
         seg = model.simple_test(img, metas, rescale=True)
     assert logits.shape[-1] == size // stride  # decoder output stride (HRDA: of the HR image)
     assert len(seg) == 2 and seg[0].shape == (size, size)
+
+
+@pytest.mark.parametrize('norm_eps, embed_eps', [('segformer', 1e-5), ('mmseg', 1e-6)])
+def test_mit_norms_have_segformers_eps_by_default(norm_eps, embed_eps):
+    """SegFormer/DAFormer: patch-embedding and spatial-reduction norms eps 1e-5, the blocks'
+    norm1/norm2 and the stage norms 1e-6. norm_eps='mmseg' gives mmseg 0.30's 1e-6 throughout."""
+    from mmseg.models import build_backbone
+
+    from mmseg_uda.models.backbones import MiTSegFormerNorms
+
+    cfg = dict(type='MiTSegFormerNorms', embed_dims=32, num_layers=[1, 1, 1, 1],
+               num_heads=[1, 2, 5, 8], sr_ratios=[8, 4, 2, 1], norm_eps=norm_eps)
+    mit = build_backbone(cfg)
+    assert isinstance(mit, MiTSegFormerNorms) and isinstance(mit, MixVisionTransformer)
+    for stage, (patch_embed, blocks, stage_norm) in enumerate(mit.layers):
+        assert patch_embed.norm.eps == embed_eps
+        assert stage_norm.eps == 1e-6
+        for block in blocks:
+            assert block.norm1.eps == block.norm2.eps == 1e-6
+            if stage < 3:  # sr_ratio > 1
+                assert block.attn.norm.eps == embed_eps
+            else:
+                assert not hasattr(block.attn, 'norm')
+    with pytest.raises(ValueError, match='norm_eps must be one of'):
+        build_backbone(dict(cfg, norm_eps='torch'))

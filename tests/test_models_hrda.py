@@ -266,3 +266,23 @@ def test_apply_blv_turns_every_hrda_loss_into_blv_detail_loss_included():
     losses = model.forward_train(img, metas, gt)
     assert {'decode.loss_blv', 'decode.hr.loss_blv'} <= set(losses)
     assert not any('loss_ce' in k for k in losses)
+
+
+@pytest.mark.parametrize('attended', [True, False])
+def test_context_loss_scores_the_attention_weighted_context_as_hrda(attended):
+    """lr_loss_weight > 0 (HRDA's whole-crop configs): λ_c·L((1 − a)·lr, y) by default, as
+    HRDA's code computes it; lr_loss_attended=False scores the raw context logits."""
+    model = build_model(TINY, decode_head=dict(hr_loss_weight=0.1, lr_loss_weight=0.1,
+                                               lr_loss_attended=attended)).eval()
+    img, metas, gt = fake_batch(size=64)
+    weight = torch.rand(2, 64, 64, generator=torch.Generator().manual_seed(3))
+    losses, _ = _train_with_known_box(model, img, metas, gt, weight)
+    debug = model.debug_output
+    attended_lr = (1 - debug['attention']) * debug['lr']
+    torch.testing.assert_close(debug['lr_attended'], attended_lr)
+    expected = _ce(attended_lr if attended else debug['lr'], gt, weight)
+    torch.testing.assert_close(losses['decode.lr.loss_ce'], 0.1 * expected, rtol=1e-5, atol=1e-6)
+    other = _ce(debug['lr'] if attended else attended_lr, gt, weight)
+    assert abs(float(other - expected)) > 1e-4  # the two readings differ on these inputs
+    torch.testing.assert_close(losses['decode.loss_ce'], 0.8 * _ce(debug['fused'], gt, weight),
+                               rtol=1e-5, atol=1e-6)

@@ -164,5 +164,5 @@ def test_every_logit_reaches_losses_blv_and_threshold_in_fp32_under_bf16(kind, m
     # DAFormer: source + mixed; HRDA: fused + detail, for source and mixed.
     assert loss_inputs == [torch.float32] * (4 if kind == 'hrda' else 2)
     if kind == 'hrda':
-        assert set(parts) == {'lr', 'hr', 'hr_merged', 'attention', 'fused'}
+        assert set(parts) == {'lr', 'hr', 'hr_merged', 'attention', 'lr_attended', 'fused'}
         assert set(parts.values()) == {torch.float32}

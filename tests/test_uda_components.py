@@ -236,3 +236,33 @@ def test_feature_distance_without_things_is_zero_not_nan():
     empty = torch.zeros(1, 1, 2, 2, dtype=torch.bool)
     assert masked_feature_distance(feat, ref, empty).item() == 0.0
     assert masked_feature_distance(feat, ref).item() == pytest.approx(2.0)  # no mask: all cells
+
+
+def test_jitter_is_per_image_like_daformer():
+    """Each image is jittered by its own call (own factors, own order of the four operations):
+    the batch result equals jittering the images one by one from the same torch stream."""
+    aug = StrongAugmentation(color_jitter_strength=0.2)
+    img = torch.randn(3, 3, 16, 16)
+    torch.manual_seed(4)
+    batch = aug.jitter(img, IMG_NORM_CFG)
+    torch.manual_seed(4)
+    one_by_one = torch.cat([aug.jitter(img[i:i + 1], IMG_NORM_CFG) for i in range(3)])
+    torch.testing.assert_close(batch, one_by_one)
+
+
+def test_strong_augmentation_decisions_use_daformers_draws(monkeypatch):
+    """DAFormer: jitter when u1 > color_jitter_probability (0.2), blur when u2 > 0.5, both
+    from Python's random, for the whole batch."""
+    aug = StrongAugmentation(color_jitter_p=0.8, blur_p=0.5)
+    applied = []
+    monkeypatch.setattr(aug, 'jitter', lambda img, cfg: applied.append('jitter') or img)
+    monkeypatch.setattr(aug, 'gaussian_blur', lambda img: applied.append('blur') or img)
+    random.seed(7)
+    expected = []
+    for _ in range(50):
+        u1, u2 = random.uniform(0, 1), random.uniform(0, 1)
+        expected += (['jitter'] if u1 > 0.2 else []) + (['blur'] if u2 > 0.5 else [])
+    random.seed(7)
+    for _ in range(50):
+        aug(torch.zeros(2, 3, 4, 4), IMG_NORM_CFG)
+    assert applied == expected

@@ -1,4 +1,4 @@
-"""Convert a pretrained backbone file to mmseg 0.30's key names.
+"""Convert a pretrained backbone file, or a DAFormer/HRDA/MIC checkpoint, to this project's names.
 
 The configs load SegFormer / timm / torchvision files directly (``model.pretrained``), so
 converting is optional: use it to inspect a file, to check it against a config before a long
@@ -10,6 +10,18 @@ run, or to hand an mmseg-layout file to other mmseg tools.
 
 ``--check CONFIG`` builds the config's backbone and loads the converted file into it,
 printing which keys were missing or unexpected (exit status 1 if it does not fit).
+
+Whole checkpoints of DAFormer, HRDA and MIC (a DACS checkpoint with ``model.``, ``ema_model.``
+and ``imnet_model.``, or a bare segmentor), and back (``--reverse``: a checkpoint DAFormer's
+code loads):
+
+    python tools/convert_pretrained.py daformer daformer_gta.pth work_dirs/daformer_gta.pth \
+        --check configs/generated/exp40/<config>.json
+    python tools/convert_pretrained.py daformer work_dirs/run/iter_40000.pth for_daformer.pth \
+        --reverse
+
+``tools/test.py`` and ``load_from`` convert DAFormer-layout checkpoints themselves; the
+converted file is for other tools and for inspection.
 """
 from __future__ import annotations
 
@@ -40,15 +52,59 @@ def save_atomically(obj: dict, path: str) -> None:
         raise
 
 
+def convert_training_checkpoint(src: str, dst: str, reverse: bool, check: str | None) -> int:
+    """A whole DAFormer/HRDA/MIC checkpoint to this project's names, or back."""
+    from mmseg.models import build_segmentor
+
+    from mmseg_uda.apis.test import (
+        check_state_fits,
+        read_training_checkpoint,
+        student_state_dict,
+    )
+    from mmseg_uda.models.daformer_checkpoints import from_daformer, to_daformer
+
+    checkpoint = read_training_checkpoint(src)
+    state = {k: v for k, v in checkpoint.get('state_dict', checkpoint).items()
+             if torch.is_tensor(v)}
+    converted, summary = (to_daformer if reverse else from_daformer)(state)
+    meta = dict(checkpoint.get('meta') or {}, converted_from=src, conversion=summary.direction)
+    save_atomically({'state_dict': converted, 'meta': meta}, dst)
+    print(summary.summary())
+    print(f'wrote {dst}')
+    if check and not reverse:
+        from mmseg_uda.apis import without_blv
+        model_cfg = without_blv(Config.fromfile(check).model)
+        model_cfg.pretrained, model_cfg.train_cfg = None, None
+        model = build_segmentor(model_cfg)
+        try:
+            check_state_fits(model.state_dict(), student_state_dict(converted), dst,
+                             optional=lambda k: '.loss_decode.' in k)
+        except ValueError as err:
+            print(f'does not fit {check}: {err}', file=sys.stderr)
+            return 1
+        print(f'the student fits {check} exactly')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     archs = {a.name: a for a in ARCHITECTURES}
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('arch', choices=sorted(archs), help='backbone family of the file')
-    parser.add_argument('src', help='pretrained file (SegFormer, timm, torchvision, open-mmlab)')
-    parser.add_argument('dst', help='output file with mmseg key names')
+    parser.add_argument('arch', choices=sorted(archs) + ['daformer'],
+                        help='backbone family of the file, or daformer for a whole '
+                             'DAFormer/HRDA/MIC checkpoint')
+    parser.add_argument('src', help='pretrained file (SegFormer, timm, torchvision, open-mmlab) '
+                                    'or DAFormer/HRDA/MIC checkpoint')
+    parser.add_argument('dst', help='output file')
     parser.add_argument('--check', metavar='CONFIG',
-                        help='model config whose backbone the converted file must fit')
+                        help='model config whose backbone (daformer: whole segmentor) the '
+                             'converted file must fit')
+    parser.add_argument('--reverse', action='store_true',
+                        help='daformer only: this project\'s names -> DAFormer\'s')
     args = parser.parse_args(argv)
+    if args.arch == 'daformer':
+        return convert_training_checkpoint(args.src, args.dst, args.reverse, args.check)
+    if args.reverse:
+        parser.error('--reverse converts whole checkpoints only (arch daformer)')
 
     arch = archs[args.arch]
     state = read_checkpoint(args.src)

@@ -1,11 +1,15 @@
-"""Load the student of a training checkpoint for evaluation."""
+"""Read training checkpoints (this project's, DAFormer's, HRDA's, MIC's) and load them."""
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import torch
 import torch.nn as nn
 from mmcv.runner import CheckpointLoader
+from mmcv.utils import print_log
+
+from ..models.daformer_checkpoints import from_daformer, is_daformer_layout
 
 _STUDENT_PREFIX = 'model.'
 
@@ -37,20 +41,108 @@ def student_state_dict(state_dict: dict) -> dict:
     return state
 
 
+def read_training_checkpoint(path: str) -> dict:
+    """A checkpoint file as a dict, or an error that names the file and what is wrong.
+
+    The safe loader first; a file whose metadata holds other pickled objects (older DAFormer
+    or HRDA checkpoints) is loaded fully with a warning, as ``load_pretrained`` does.
+    """
+    import os
+
+    from ..models.pretrained import _is_remote, _torch_load
+    if _is_remote(path):
+        return CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    try:
+        checkpoint = _torch_load(path)
+    except ValueError as error:  # torch's zip/pickle errors say nothing useful on their own
+        raise ValueError(f'cannot read the checkpoint {path}: it is truncated, corrupt or not '
+                         f'a PyTorch file ({str(error).splitlines()[0][:300]})') from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint dict')
+    return checkpoint
+
+
+def converted_state_dict(checkpoint: dict, path: str, logger: str | None = 'root') -> dict:
+    """The checkpoint's tensors under this project's names: DAFormer/HRDA/MIC names (SegFormer
+    MiT, linear head embeddings) are converted, with a summary in the log."""
+    state = checkpoint.get('state_dict', checkpoint)
+    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if is_daformer_layout(state):
+        state, summary = from_daformer(state)
+        print_log(f'{path}: converted from DAFormer/HRDA names. {summary.summary()}',
+                  logger=logger)
+    return state
+
+
+def check_state_fits(own: dict, state: dict, path: str, optional=lambda key: False) -> None:
+    """Raise with the file, the mismatch and a hint when ``state`` does not fit ``own``."""
+    missing = [k for k in own if k not in state and not optional(k)]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or wrong):
+        return
+    hints = []
+    seg = [k for k in wrong if k.endswith('conv_seg.weight')]
+    if seg:
+        hints.append(f'the checkpoint has {state[seg[0]].shape[0]} classes and the config '
+                     f'{own[seg[0]].shape[0]} (decode_head.num_classes)')
+    if missing and unexpected and len(unexpected) > len(state) // 2:
+        hints.append('most names differ: a checkpoint of another architecture or backbone')
+    shapes = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+              for k in wrong[:3]]
+    raise ValueError(
+        f'{path} does not match the config\'s model'
+        + (f' ({"; ".join(hints)})' if hints else '')
+        + f': {len(missing)} missing keys {missing[:5]}{"…" if len(missing) > 5 else ""}, '
+        f'{len(unexpected)} unexpected keys {unexpected[:5]}{"…" if len(unexpected) > 5 else ""}, '
+        f'{len(wrong)} of another shape {shapes}. Pass the config the checkpoint was trained '
+        'with (its work_dir has a copy).')
+
+
+def _is_loss_buffer(key: str) -> bool:
+    # Loss buffers (BLV's class statistics) are not needed for inference.
+    return '.loss_decode.' in key
+
+
 def load_student_checkpoint(model: nn.Module, path: str) -> dict:
     """Load the student's weights from ``path`` into the segmentor ``model``; returns the
-    checkpoint's meta. Loss buffers (BLV's class statistics) are not needed for inference and
-    are skipped; every other missing or unexpected key is an error."""
-    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    state = student_state_dict(checkpoint.get('state_dict', checkpoint))
+    checkpoint's meta. Checkpoints of DAFormer/HRDA/MIC are converted first. Loss buffers are
+    skipped; every other missing, unexpected or differently shaped tensor is an error that
+    names the file."""
+    checkpoint = read_training_checkpoint(path)
+    state = student_state_dict(converted_state_dict(checkpoint, path))
     own = model.state_dict()
-    state = {k: v for k, v in state.items() if k in own or '.loss_decode.' not in k}
-    missing = [k for k in own if k not in state and '.loss_decode.' not in k]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ValueError(f'{path} does not match the config\'s model: missing keys '
-                         f'{missing[:5]}{"…" if len(missing) > 5 else ""}, unexpected keys '
-                         f'{unexpected[:5]}{"…" if len(unexpected) > 5 else ""}. Pass the '
-                         'config the checkpoint was trained with (its work_dir has a copy).')
+    state = {k: v for k, v in state.items() if k in own or not _is_loss_buffer(k)}
+    check_state_fits(own, state, path, optional=_is_loss_buffer)
     model.load_state_dict(state, strict=False)
-    return checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    return checkpoint.get('meta', {}) or {}
+
+
+def load_initial_weights(module: nn.Module, path: str) -> None:
+    """``load_from``: the weights of a checkpoint (this project's, DAFormer's, HRDA's or
+    MIC's), not its optimizer or iteration. A UDA wrapper takes a whole DACS checkpoint
+    (student, teacher, ImageNet model) or a segmentor's, which becomes the student (the
+    teacher starts as its copy at iteration 0; the ImageNet model keeps its pretrained
+    weights). Anything else that does not fit is an error that names the file.
+    """
+    from ..models.uda import UDAWrapper
+
+    checkpoint = read_training_checkpoint(path)
+    state = converted_state_dict(checkpoint, path)
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state.pop('_extra_state', None)  # DACS's iteration counter: a fine-tune starts at 0
+    if isinstance(module, UDAWrapper) and not any(k.startswith(_STUDENT_PREFIX) for k in state):
+        state = {_STUDENT_PREFIX + k: v for k, v in state.items()}
+    own = module.state_dict()
+    given = {k.split('.', 1)[0] for k in state}
+    state = {k: v for k, v in state.items() if k in own or not _is_loss_buffer(k)}
+
+    def optional(key: str) -> bool:
+        return _is_loss_buffer(key) or key == '_extra_state' or key.split('.', 1)[0] not in given
+
+    check_state_fits(own, state, path, optional)
+    module.load_state_dict(state, strict=False)
+    print_log(f'load_from {path}: {len(state)} tensors loaded ({", ".join(sorted(given))})',
+              logger='root')

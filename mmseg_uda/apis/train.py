@@ -22,6 +22,7 @@ from ..runtime import (
     build_resumable_dataloader,
     find_latest_checkpoint,
 )
+from .test import load_initial_weights
 
 # Data loader settings that are not build_dataloader arguments.
 _NON_LOADER_KEYS = ('train', 'val', 'test', 'train_dataloader', 'val_dataloader',
@@ -144,5 +145,6 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
     if resume_from:
         runner.resume(resume_from)
     elif cfg.get('load_from'):
-        runner.load_checkpoint(cfg.load_from)
+        # Strict and converting, unlike mmcv's load_checkpoint, which skips what does not fit.
+        load_initial_weights(runner.module, cfg.load_from)
     runner.run(data_loaders, cfg.workflow)

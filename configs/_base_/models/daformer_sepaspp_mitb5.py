@@ -8,7 +8,7 @@ model = dict(
     # SegFormer ImageNet-1k weights with their original key names (converted when loaded).
     pretrained='pretrained/mit_b5.pth',
     backbone=dict(
-        type='MixVisionTransformer',
+        type='MiTSegFormerNorms',  # mmseg's MixVisionTransformer with SegFormer's LayerNorm eps
         in_channels=3,
         embed_dims=64,
         num_stages=4,

@@ -50,7 +50,7 @@ class HRDAHead(BaseDecodeHead):
 
     in the high-resolution logit grid; a is zero where no detail prediction exists (outside the
     training crop). Every loss goes through this head's ``loss_decode``:
-    (1 − λ_d − λ_c)·L(fused, y) + λ_d·L(detail, crop of y) + λ_c·L(context, y).
+    (1 − λ_d − λ_c)·L(fused, y) + λ_d·L(detail, crop of y) + λ_c·L((1 − a)·context, y).
 
     Args:
         single_scale_head: registered head type shared by both scales.
@@ -59,13 +59,15 @@ class HRDAHead(BaseDecodeHead):
         hr_loss_weight: λ_d, weight of the detail-crop loss.
         lr_loss_weight: λ_c, weight of a separate context loss (HRDA uses it only when the
             detail crop is the whole image).
+        lr_loss_attended: the context loss scores (1 − a)·context, as HRDA's code does (True),
+            or the raw context logits (False, this project's behaviour before 2026-12).
         fixed_attention: a constant attention instead of a learned one (ablation).
     """
 
     def __init__(self, single_scale_head: str, attention_classwise: bool = True,
                  attention_embed_dim: int = 256, hr_loss_weight: float = 0.1,
                  lr_loss_weight: float = 0.0, fixed_attention: float | None = None,
-                 **kwargs) -> None:
+                 lr_loss_attended: bool = True, **kwargs) -> None:
         if not 0 <= hr_loss_weight + lr_loss_weight <= 1:
             raise ValueError('HRDAHead: hr_loss_weight + lr_loss_weight must lie in [0, 1], got '
                              f'{hr_loss_weight} + {lr_loss_weight}')
@@ -82,6 +84,7 @@ class HRDAHead(BaseDecodeHead):
         self.fixed_attention = fixed_attention
         self.hr_loss_weight = hr_loss_weight
         self.lr_loss_weight = lr_loss_weight
+        self.lr_loss_attended = lr_loss_attended
         self.debug = False
         self.debug_output: dict[str, torch.Tensor] = {}
 
@@ -123,8 +126,10 @@ class HRDAHead(BaseDecodeHead):
         att = self._attention(inputs.lr, lr_seg)
         att = att * boxes_mask(lr_boxes, lr_seg.shape[2:], att)  # no detail → context only
         up = dict(size=grid, mode='bilinear', align_corners=self.align_corners)
-        fused = resize(att, **up) * hr_merged + resize((1 - att) * lr_seg, **up)
-        parts = dict(lr=lr_seg, hr=hr_seg, hr_merged=hr_merged, attention=att, fused=fused)
+        lr_attended = (1 - att) * lr_seg
+        fused = resize(att, **up) * hr_merged + resize(lr_attended, **up)
+        parts = dict(lr=lr_seg, hr=hr_seg, hr_merged=hr_merged, attention=att,
+                     lr_attended=lr_attended, fused=fused)
         if self.debug:
             self.debug_output = {k: v.detach() for k, v in parts.items()}
         return parts
@@ -151,7 +156,10 @@ class HRDAHead(BaseDecodeHead):
             hr_losses = self.losses(parts['hr'], box.crop(gt_semantic_seg), hr_weight)
             losses.update(add_prefix(self._weighted(hr_losses, self.hr_loss_weight), 'hr'))
         if self.lr_loss_weight > 0:
-            lr_losses = self.losses(parts['lr'], gt_semantic_seg, seg_weight)
+            # HRDA scores the attention-weighted context logits (1 - a)·lr, the term that
+            # enters the fusion; lr_loss_attended=False scores the raw context logits.
+            lr_logits = parts['lr_attended'] if self.lr_loss_attended else parts['lr']
+            lr_losses = self.losses(lr_logits, gt_semantic_seg, seg_weight)
             losses.update(add_prefix(self._weighted(lr_losses, self.lr_loss_weight), 'lr'))
         return losses
 

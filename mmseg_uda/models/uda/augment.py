@@ -20,9 +20,10 @@ def blur_kernel_size(size: int) -> int:
 class StrongAugmentation:
     """Colour jitter (probability ``color_jitter_p``) and blur (``blur_p``) on a normalised batch.
 
-    Whether each is applied is decided once per call with Python's ``random``, as DACS does;
-    the jitter factors (kornia, torch's global RNG) and the blur σ ~ U(``blur_sigma``) (numpy)
-    are drawn per image. Jitter works on the denormalised [0, 1] image with kornia's
+    Whether each is applied is decided once per call (the whole batch) with Python's
+    ``random``, with DAFormer's draws and comparisons; the jitter factors and the order of
+    its four operations (kornia, torch's global RNG) and the blur σ ~ U(``blur_sigma``)
+    (numpy) are drawn per image, as DAFormer's per-image ``strong_transform`` does. Jitter works on the denormalised [0, 1] image with kornia's
     ``ColorJiggle``, which keeps kornia 0.5.8's ``ColorJitter`` semantics (additive brightness,
     hue in turns) that DAFormer used; kornia ≥0.6's ``ColorJitter`` follows torchvision instead.
     The input is never modified in place.
@@ -51,9 +52,13 @@ class StrongAugmentation:
         return self._norm_cache[key]
 
     def jitter(self, img: torch.Tensor, img_norm_cfg: dict) -> torch.Tensor:
+        """Colour jitter image by image, as DAFormer's per-image ``strong_transform``: each
+        image gets its own factors and its own random order of brightness, contrast,
+        saturation and hue (kornia draws one order per call)."""
         mean, std = self._mean_std(img_norm_cfg, img.device)
         unit = (img * std + mean) / 255.0
-        return (self.color_jitter(unit) * 255.0 - mean) / std
+        jittered = torch.cat([self.color_jitter(one.unsqueeze(0)) for one in unit])
+        return (jittered * 255.0 - mean) / std
 
     def gaussian_blur(self, img: torch.Tensor) -> torch.Tensor:
         sigma = np.random.uniform(*self.blur_sigma, size=img.shape[0])
@@ -63,8 +68,11 @@ class StrongAugmentation:
         return gaussian_blur2d(img, kernel, sigma)
 
     def __call__(self, img: torch.Tensor, img_norm_cfg: dict) -> torch.Tensor:
-        if random.uniform(0, 1) < self.color_jitter_p:
+        # DAFormer's draws, shared by the batch: u ~ U(0, 1) from Python's random for the
+        # jitter, then one for the blur (only when blur is on); each applies when
+        # u > 1 - p (DAFormer's color_jitter_probability is 1 - p; its blur threshold 0.5).
+        if random.uniform(0, 1) > 1 - self.color_jitter_p:
             img = self.jitter(img, img_norm_cfg)
-        if self.blur and random.uniform(0, 1) < self.blur_p:
+        if self.blur and random.uniform(0, 1) > 1 - self.blur_p:
             img = self.gaussian_blur(img)
         return img
