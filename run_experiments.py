@@ -20,7 +20,6 @@ import re
 import sys
 from pathlib import Path
 
-from mmseg_uda.datasets.conversion import atomic_write, write_json_atomic
 from mmseg_uda.experiments import (
     GENERATED_DIR,
     REPO_ROOT,
@@ -32,6 +31,7 @@ from mmseg_uda.experiments import (
     plan,
     source_stats_path,
 )
+from mmseg_uda.fileio import atomic_write, write_json_atomic
 from mmseg_uda.sweep import (
     LAUNCHERS,
     Job,
@@ -80,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help='linear size of the data relative to the real data sets, for the '
                          'settings counted in original-image pixels (RCS min_pixels, HRDA '
                          "margins); 0.125 for make_synthetic_data.py's 'small' set")
+    ap.add_argument('--force', action='store_true',
+                    help='rerun finished runs whose recorded settings (iterations, crop, '
+                         'exp_meta) differ from their config now; their old work dirs are '
+                         'renamed, not deleted')
     ap.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                     help='passed to every tools/train.py call')
     slurm = ap.add_argument_group('slurm')
@@ -141,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = json.loads(args.config.read_text())
         check_class_stats([cfg])
         result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
-                           cfg_options=args.cfg_options, train_args=device_args(args))
+                           force=args.force, cfg_options=args.cfg_options,
+                           train_args=device_args(args))
         return 0 if result.ok else 1
 
     exp = get_experiment(args.exp)
@@ -174,14 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.launcher == 'slurm':
         return write_slurm(jobs, tag, work_root, args)
     result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,
-                       cfg_options=args.cfg_options,
+                       force=args.force, cfg_options=args.cfg_options,
                        train_args=(['--no-validate'] if args.startup_test else [])
                        + device_args(args))
     return 0 if result.ok else 1
 
 
 def write_slurm(jobs: list[Job], tag: str, work_root: Path, args: argparse.Namespace) -> int:
-    pending = [j for j in jobs if args.startup_test or next_step(j.work_dir).action != 'skip']
+    pending = [j for j in jobs
+               if args.startup_test or next_step(j.work_dir, j.config).action != 'skip']
     if not pending:
         print('every run is finished; nothing to submit')
         return 0
@@ -192,7 +198,7 @@ def write_slurm(jobs: list[Job], tag: str, work_root: Path, args: argparse.Names
                            setup=tuple(args.setup))
     script = log_dir / f'{tag}.sbatch'
     text = sbatch_script(pending, job_name=f'blv-{tag}', log_dir=log_dir, options=options,
-                         cfg_options=args.cfg_options)
+                         cfg_options=args.cfg_options, force=args.force)
     atomic_write(str(script), lambda f: f.write(text.encode()))
     print(f'wrote {script}: an array of {len(pending)} tasks '
           f'({len(jobs) - len(pending)} finished runs left out)')

@@ -225,10 +225,35 @@ def _add_gains(report: TableReport) -> None:
             r.paper_gain = r.paper[metric] - base.paper[metric]
 
 
+class MixedSettingsError(ValueError):
+    """Seeds of one row that were trained with different settings."""
+
+
+def check_same_settings(groups: dict[tuple[int, RunSpec], dict[int, Result]]) -> None:
+    """The seeds averaged into one row must share their settings: the same exp_meta apart from
+    the seed (the spec, by construction) and the same number of iterations."""
+    mixed = []
+    for (exp, spec), seeds in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        iterations = {r.iter for r in seeds.values()}
+        if len(iterations) > 1:
+            runs = ', '.join(f'seed {s}: {r.iter} iterations ({r.path})'
+                             for s, r in sorted(seeds.items()))
+            mixed.append(f'exp {exp} {spec}: {runs}')
+    if mixed:
+        raise MixedSettingsError(
+            'runs that differ in their settings would be averaged into one row:\n  '
+            + '\n  '.join(mixed) + '\nRerun them with one setting (run_experiments.py --force), '
+            'or pass --allow-mixed-settings to average them anyway.')
+
+
 def analyze(results: Sequence[Result], exps: Sequence[Experiment],
-            seeds: Sequence[int] | None = None) -> tuple[list[TableReport], list[Result]]:
-    """Table reports for ``exps`` and the results that fit no table row of them."""
+            seeds: Sequence[int] | None = None, allow_mixed_settings: bool = False
+            ) -> tuple[list[TableReport], list[Result]]:
+    """Table reports for ``exps`` and the results that fit no table row of them. Seeds of one
+    row trained with different settings are an error unless ``allow_mixed_settings``."""
     groups = group_by_run(results)
+    if not allow_mixed_settings:
+        check_same_settings(groups)
     reports, used = [], set()
     for exp in exps:
         expected = list(exp.seeds if seeds is None else seeds)

@@ -9,7 +9,6 @@ task starts, not when the script was written.
 """
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .experiments import REPO_ROOT
+from .runtime.checkpoint import list_checkpoints
 
 FINAL_METRICS = 'final_metrics.json'
 TRAIN_SCRIPT = REPO_ROOT / 'tools' / 'train.py'
 LAUNCHERS = ('local', 'torchrun', 'slurm')
-_ITER_CKPT = re.compile(r'^iter_(\d+)\.pth$')
 
 
 @dataclass(frozen=True)
@@ -35,34 +34,74 @@ class Job:
 
 @dataclass(frozen=True)
 class Step:
-    action: str                     # 'skip' | 'resume' | 'start'
-    checkpoint: Path | None = None
+    action: str                     # 'skip' | 'changed' | 'resume' | 'start'
+    checkpoint: Path | None = None  # the newest checkpoint (resume picks the newest loadable)
+    reason: str = ''                # 'changed': how the finished run's settings differ
 
 
-def latest_checkpoint(work_dir: Path) -> Path | None:
-    """The ``iter_N.pth`` with the largest N in ``work_dir``, or None.
+def recorded_settings(cfg: dict) -> dict:
+    """What a finished run's results depend on, beyond its name: the whole ``exp_meta``, the
+    iterations and the crop size."""
+    crop = None
+    source = cfg.get('data', {}).get('train', {})
+    source = source.get('source', source)
+    for step in source.get('pipeline', []) if isinstance(source, dict) else []:
+        if isinstance(step, dict) and step.get('type') == 'RandomCrop':
+            crop = list(step['crop_size'])
+    return dict(exp_meta=cfg.get('exp_meta'),
+                max_iters=cfg.get('runner', {}).get('max_iters'), crop_size=crop)
 
-    mmseg's ``find_latest_checkpoint`` would raise on any other ``*.pth`` there (e.g. a copy of
-    pretrained weights), and ``latest.pth`` is only a link to one of these files.
-    """
-    if not work_dir.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in work_dir.iterdir()
-             if (m := _ITER_CKPT.match(p.name)) and p.is_file()]
-    return max(found)[1] if found else None
+
+def changed_settings(work_dir: Path, config: Path) -> list[str]:
+    """How the finished run in ``work_dir`` differs from what ``config`` would run now: its
+    ``final_metrics.json`` (iterations, exp_meta) and the copy of its config (crop)."""
+    import json
+    try:
+        new = recorded_settings(json.loads(Path(config).read_text()))
+    except (OSError, ValueError):
+        return []
+    metrics = json.loads((work_dir / FINAL_METRICS).read_text())
+    old = dict(exp_meta=metrics.get('exp_meta'), max_iters=metrics.get('iter'), crop_size=None)
+    copy = work_dir / Path(config).name
+    if copy.is_file():
+        try:
+            old['crop_size'] = recorded_settings(json.loads(copy.read_text()))['crop_size']
+        except ValueError:  # a .py copy; the crop is then not compared
+            pass
+    diffs = []
+    for key in ('max_iters', 'crop_size'):
+        if old[key] is not None and new[key] is not None and old[key] != new[key]:
+            diffs.append(f'{key}={old[key]}, now {new[key]}')
+    if old['exp_meta'] is not None and new['exp_meta'] is not None:
+        for key in sorted(set(old['exp_meta']) | set(new['exp_meta'])):
+            if old['exp_meta'].get(key) != new['exp_meta'].get(key):
+                diffs.append(f'exp_meta.{key}={old["exp_meta"].get(key)!r}, now '
+                             f'{new["exp_meta"].get(key)!r}')
+    return diffs
 
 
-def next_step(work_dir: Path) -> Step:
+def next_step(work_dir: Path, config: Path | None = None) -> Step:
     if (work_dir / FINAL_METRICS).is_file():
-        return Step('skip')
-    checkpoint = latest_checkpoint(work_dir)
-    return Step('resume', checkpoint) if checkpoint else Step('start')
+        diffs = changed_settings(work_dir, config) if config is not None else []
+        return Step('changed', reason='; '.join(diffs)) if diffs else Step('skip')
+    checkpoints = list_checkpoints(work_dir)
+    return Step('resume', checkpoints[-1][1]) if checkpoints else Step('start')
+
+
+def set_aside(work_dir: Path) -> Path:
+    """Rename a finished run's work dir out of the way (``--force``): nothing is deleted."""
+    target = work_dir.with_name(f'{work_dir.name}.replaced-{time.strftime("%Y%m%d-%H%M%S")}')
+    work_dir.rename(target)
+    return target
 
 
 def train_command(config: Path, work_dir: Path, *, launcher: str = 'local', gpus: int = 1,
-                  resume_from: Path | None = None, cfg_options: Sequence[str] = (),
+                  resume: bool = False, cfg_options: Sequence[str] = (),
                   train_args: Sequence[str] = (), python: str = sys.executable) -> list[str]:
-    """The ``tools/train.py`` command line of one run (``train_args``: further options)."""
+    """The ``tools/train.py`` command line of one run (``train_args``: further options).
+
+    ``resume`` passes ``--resume-from auto``: the newest *loadable* checkpoint, falling back
+    past a truncated one (runtime/checkpoint.py), never a path fixed when the sweep started."""
     if launcher == 'local':
         cmd = [python, str(TRAIN_SCRIPT)]
     elif launcher == 'torchrun':
@@ -73,8 +112,8 @@ def train_command(config: Path, work_dir: Path, *, launcher: str = 'local', gpus
     cmd += [str(config), '--work-dir', str(work_dir)]
     if launcher == 'torchrun':
         cmd += ['--launcher', 'pytorch']
-    if resume_from is not None:
-        cmd += ['--resume-from', str(resume_from)]
+    if resume:
+        cmd += ['--resume-from', 'auto']
     cmd += list(train_args)
     if cfg_options:
         cmd += ['--cfg-options', *cfg_options]
@@ -91,10 +130,11 @@ class SweepResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.changed
 
 
 def _duration(seconds: float) -> str:
@@ -104,28 +144,39 @@ def _duration(seconds: float) -> str:
 
 
 def run_sweep(jobs: Sequence[Job], *, launcher: str = 'local', gpus: int = 1,
-              fresh: bool = False, cfg_options: Sequence[str] = (),
+              fresh: bool = False, force: bool = False, cfg_options: Sequence[str] = (),
               train_args: Sequence[str] = (),
               execute: Callable[[list[str]], int] = run_subprocess,
               log: Callable[[str], None] = print) -> SweepResult:
     """Runs ``jobs`` one after the other; a failed run is reported and the sweep goes on.
 
-    ``fresh`` (the startup test) neither skips nor resumes.
+    ``fresh`` (the startup test) neither skips nor resumes. A finished run whose recorded
+    settings differ from its config's is reported and not rerun, unless ``force``.
     """
     result = SweepResult()
     start = time.monotonic()
     for i, job in enumerate(jobs, 1):
-        step = Step('start') if fresh else next_step(job.work_dir)
+        step = Step('start') if fresh else next_step(job.work_dir, job.config)
         tag = f'[{i}/{len(jobs)}] {job.name}'
         if step.action == 'skip':
             log(f'{tag}: skipped, {job.work_dir / FINAL_METRICS} exists')
             result.skipped.append(job.name)
             continue
-        log(f'{tag}: resuming from {step.checkpoint}' if step.checkpoint else f'{tag}: starting')
+        if step.action == 'changed':
+            if not force:
+                log(f'{tag}: NOT rerun: finished with {step.reason}. Rerun with --force (the '
+                    'old work dir is set aside, not deleted) or use a new --work-root')
+                result.changed.append(job.name)
+                continue
+            log(f'{tag}: --force: finished with {step.reason}; old work dir moved to '
+                f'{set_aside(job.work_dir)}')
+            step = Step('start')
+        log(f'{tag}: resuming (--resume-from auto, newest checkpoint {step.checkpoint.name})'
+            if step.checkpoint else f'{tag}: starting')
         t0 = time.monotonic()
         code = execute(train_command(job.config, job.work_dir, launcher=launcher, gpus=gpus,
-                                     resume_from=step.checkpoint, cfg_options=cfg_options,
-                                     train_args=train_args))
+                                     resume=step.checkpoint is not None,
+                                     cfg_options=cfg_options, train_args=train_args))
         took = _duration(time.monotonic() - t0)
         if code == 0:
             log(f'{tag}: finished in {took}')
@@ -134,7 +185,9 @@ def run_sweep(jobs: Sequence[Job], *, launcher: str = 'local', gpus: int = 1,
             log(f'{tag}: FAILED (exit status {code}) after {took}; log in {job.work_dir}')
             result.failed.append(job.name)
     log(f'sweep: {len(result.done)} run, {len(result.skipped)} skipped, '
-        f'{len(result.failed)} failed in {_duration(time.monotonic() - start)}')
+        f'{len(result.failed)} failed' + (f', {len(result.changed)} changed and not rerun'
+                                          if result.changed else '')
+        + f' in {_duration(time.monotonic() - start)}')
     for name in result.failed:
         log(f'  failed: {name}')
     return result
@@ -153,7 +206,7 @@ class SlurmOptions:
 
 def sbatch_script(jobs: Sequence[Job], *, job_name: str, log_dir: Path,
                   options: SlurmOptions = SlurmOptions(), cfg_options: Sequence[str] = (),
-                  python: str = sys.executable) -> str:
+                  force: bool = False, python: str = sys.executable) -> str:
     """An sbatch array script with one task per job; task i trains ``jobs[i]``.
 
     The task calls ``run_experiments.py --config``, which skips a finished run and resumes an
@@ -179,6 +232,8 @@ def sbatch_script(jobs: Sequence[Job], *, job_name: str, log_dir: Path,
     launcher = 'torchrun' if options.gpus > 1 else 'local'
     task = [shlex.quote(python), 'run_experiments.py', '--config', '"$CONFIG"',
             '--launcher', launcher, '--gpus', str(options.gpus)]
+    if force:
+        task.append('--force')
     if cfg_options:
         task += ['--cfg-options', *map(shlex.quote, cfg_options)]
     lines = [

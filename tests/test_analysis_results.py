@@ -241,3 +241,15 @@ def test_cli_prints_tables_and_writes_json_and_plots(sweep, tmp_path, capsys):
 def test_cli_empty_root_fails(tmp_path, capsys):
     assert load_script('tools/analyze_results.py').main([str(tmp_path)]) == 1
     assert 'no final_metrics.json' in capsys.readouterr().err
+
+
+def test_the_analysis_refuses_to_average_runs_of_different_lengths(tmp_path, capsys):
+    """Probe 10: 40- and 800-iteration runs of one row were averaged without a warning."""
+    write_final_metrics(tmp_path / 's0', R101_GTA, 0, index_iou(0.0), iteration=800)
+    write_final_metrics(tmp_path / 's1', R101_GTA, 1, index_iou(2.0), iteration=40)
+    tool = load_script('tools/analyze_results.py')
+    assert tool.main([str(tmp_path), '--exp', '40']) == 1
+    err = capsys.readouterr().err
+    assert 'seed 0: 800 iterations' in err and 'seed 1: 40 iterations' in err
+    assert '--allow-mixed-settings' in err
+    assert tool.main([str(tmp_path), '--exp', '40', '--allow-mixed-settings']) == 0

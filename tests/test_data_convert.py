@@ -305,3 +305,107 @@ def test_cli_shows_progress_and_reports_errors(tmp_path, capfd, monkeypatch):
     assert '2/2' in out and 'task/s' in out            # mmcv's progress bar
     assert _run_script('gta', [str(tmp_path / 'nowhere')], monkeypatch) == 1
     assert 'error: folder' in capfd.readouterr().err
+
+
+# --- reliability probes: interrupted runs, broken images, wrong label kinds ------------------
+
+KILL_ON_THIRD_WRITE = r'''
+import os, signal, sys
+from mmseg_uda.datasets import conversion
+real = conversion.atomic_write
+calls = []
+def dying_write(path, write):
+    calls.append(path)
+    if len(calls) == 3:  # killed in the middle of the third label's write
+        def half(f):
+            f.write(b'\x89PNG partial')
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, half)
+    return real(path, write)
+conversion.atomic_write = dying_write
+sys.exit(conversion.main(sys.argv[1], 'probe', sys.argv[2:]))
+'''
+
+
+@pytest.mark.parametrize('dataset, make, label_dir', [
+    ('gta', make_gta, 'labels'), ('synthia', make_synthia, 'GT/LABELS')])
+def test_a_killed_conversion_reruns_cleanly(tmp_path, dataset, make, label_dir):
+    """Probe 1: SIGKILL during a conversion left a temporary file that the re-run mistook for
+    a label without image ('Re-extract the data set')."""
+    import signal
+    import subprocess
+    import sys
+    root = str(tmp_path / dataset)
+    make(root, [np.full((6, 8), 7 if dataset == 'gta' else 3)] * 5)
+    killed = subprocess.run([sys.executable, '-c', KILL_ON_THIRD_WRITE, dataset, root],
+                            cwd=REPO, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    leftovers = [f for f in os.listdir(osp.join(root, label_dir)) if f.startswith('.')]
+    assert leftovers  # what a kill leaves behind
+    old_style = osp.join(root, label_dir, '.tmp_abc123.png')  # the name versions < 2026-12 used
+    open(old_style, 'wb').close()
+    rerun = subprocess.run([sys.executable, f'tools/convert_datasets/{dataset}.py', root],
+                           cwd=REPO, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert 'removed' in rerun.stdout and 'temporary file(s) of an interrupted conversion' in \
+        rerun.stdout
+    assert not [f for f in os.listdir(osp.join(root, label_dir)) if f.startswith('.')]
+    assert len(load_stats(root)[0]) == 5
+    unknown = subprocess.run([sys.executable, f'tools/convert_datasets/{dataset}.py', root,
+                              '--unknown-to-ignore', '--overwrite'], cwd=REPO,
+                             capture_output=True, text=True)
+    assert unknown.returncode == 0, unknown.stderr[-2000:]
+
+
+@pytest.mark.parametrize('convert, make, image', [
+    (convert_gta, make_gta, 'images/00002.png'),
+    (convert_synthia, make_synthia, 'RGB/0000001.png'),
+    (convert_cityscapes, None, 'leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png')])
+@pytest.mark.parametrize('damage', ['truncated', 'empty', 'other size'])
+def test_broken_or_mismatched_images_are_named(tmp_path, convert, make, image, damage):
+    """Probe 2: a truncated or empty image was 'converted' with exit 0; images were never read."""
+    root = str(tmp_path / 'data')
+    labels = [np.full((30, 40), 7)] * 3
+    if make is None:
+        make_cityscapes(root, labels, labels[:1])
+    else:
+        make(root, [np.full((30, 40), 7 if convert is convert_gta else 3)] * 3)
+    path = osp.join(root, image)
+    if damage == 'truncated':
+        _cut(path)
+    elif damage == 'empty':
+        open(path, 'wb').close()
+    else:
+        write_rgb_png(path, 31, 40)
+    expected = 'image is 40x31 but its label' if damage == 'other size' else \
+        'unreadable or truncated image'
+    with pytest.raises(ConversionError, match=rf'{path}: {expected}'):
+        convert(root)
+
+
+def test_an_8bit_colour_label_where_synthia_ids_are_expected_gets_its_own_message(tmp_path):
+    root = str(tmp_path / 'synthia')
+    make_synthia(root, [np.full((6, 8), 3)])
+    label = osp.join(root, 'GT', 'LABELS', '0000000.png')
+    write_rgb_png(label, 6, 8)  # a GT/COLOR-style visualisation
+    with pytest.raises(ConversionError, match=r'8-bit colour PNG.*16-bit.*GT/LABELS'):
+        convert_synthia(root)
+
+
+def test_a_failing_parallel_conversion_exits_with_only_its_message(tmp_path):
+    """Partial probe: the Cityscapes converter ended an error with a stray 'OSError: [Errno 9]
+    Bad file descriptor' (its pool was left to the interpreter's exit)."""
+    import subprocess
+    import sys
+    root = str(tmp_path / 'cityscapes')
+    make_cityscapes(root, [np.full((8, 8), 7)] * 40, [np.full((8, 8), 7)])
+    _cut(cs_paths(root, 'train', 5)[1])
+    out = subprocess.run([sys.executable, 'tools/convert_datasets/cityscapes.py', root,
+                          '--nproc', '2'], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 1
+    errors = [ln for ln in out.stderr.splitlines()
+              if ln.strip() and 'Warning' not in ln and 'warnings.warn' not in ln
+              and not ln.startswith('W1201')]
+    assert len(errors) == 1 and errors[0].startswith('error: ') and 'truncated' in errors[0], \
+        out.stderr

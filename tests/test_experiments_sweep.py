@@ -1,6 +1,7 @@
 """Skip/resume logic of a sweep (with a fake trainer), launch commands and the SLURM script."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,7 +14,6 @@ from mmseg_uda.sweep import (
     Job,
     SlurmOptions,
     Step,
-    latest_checkpoint,
     next_step,
     run_sweep,
     sbatch_script,
@@ -53,17 +53,12 @@ def _jobs(tmp_path: Path, names: list[str]) -> list[Job]:
     return [Job(n, tmp_path / 'configs' / f'{n}.json', tmp_path / 'work' / n) for n in names]
 
 
-def test_latest_checkpoint_is_the_highest_iteration(tmp_path):
-    assert latest_checkpoint(tmp_path / 'absent') is None
-    for name in ('iter_400.pth', 'iter_8000.pth', 'iter_12000.pth.tmp', 'latest.pth',
-                 'pretrained_mit_b5.pth', 'iter_x.pth'):
-        (tmp_path / name).write_bytes(b'')
-    assert latest_checkpoint(tmp_path) == tmp_path / 'iter_8000.pth'  # numeric, not lexicographic
-
-
 def test_next_step(tmp_path):
     assert next_step(tmp_path).action == 'start'
-    (tmp_path / 'iter_4000.pth').write_bytes(b'')
+    for name in ('iter_400.pth', 'iter_4000.pth', 'iter_12000.pth.tmp', 'latest.pth',
+                 'pretrained_mit_b5.pth', 'iter_x.pth'):
+        (tmp_path / name).write_bytes(b'')
+    # Numeric, not lexicographic; the name is for the log, training resumes with "auto".
     assert next_step(tmp_path) == Step('resume', tmp_path / 'iter_4000.pth')
     (tmp_path / FINAL_METRICS).write_text('{}')
     assert next_step(tmp_path).action == 'skip'  # finished wins over leftover checkpoints
@@ -81,7 +76,7 @@ def test_rerun_finishes_an_interrupted_sweep(tmp_path):
     first = run_sweep(jobs, execute=trainer, log=logs.append)
     assert trainer.work_dirs() == ['half', 'new', 'crash']
     half, new, crash = trainer.calls
-    assert _arg(half, '--resume-from') == str(jobs[1].work_dir / 'iter_4000.pth')
+    assert _arg(half, '--resume-from') == 'auto'  # the newest loadable checkpoint
     assert '--resume-from' not in new and '--resume-from' not in crash
     assert (first.done, first.skipped, first.failed) == (['half', 'new'], ['done'], ['crash'])
     assert any('FAILED (exit status -9)' in line for line in logs)
@@ -90,7 +85,7 @@ def test_rerun_finishes_an_interrupted_sweep(tmp_path):
     trainer = FakeTrainer()
     second = run_sweep(jobs, execute=trainer, log=logs.append)
     assert trainer.work_dirs() == ['crash']
-    assert _arg(trainer.calls[0], '--resume-from') == str(jobs[3].work_dir / 'iter_4000.pth')
+    assert _arg(trainer.calls[0], '--resume-from') == 'auto'
     assert second.ok and second.skipped == ['done', 'half', 'new']
 
     assert run_sweep(jobs, execute=FakeTrainer(), log=logs.append).done == []
@@ -110,12 +105,12 @@ def test_train_commands(tmp_path):
     cfg, wd = tmp_path / 'c.json', tmp_path / 'wd'
     local = train_command(cfg, wd, python='py')
     assert local == ['py', str(TRAIN_SCRIPT), str(cfg), '--work-dir', str(wd)]
-    ddp = train_command(cfg, wd, launcher='torchrun', gpus=4, resume_from=wd / 'iter_8.pth',
+    ddp = train_command(cfg, wd, launcher='torchrun', gpus=4, resume=True,
                         cfg_options=['data.samples_per_gpu=1'], python='py')
     assert ddp[:5] == ['py', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=4']
     assert ddp[5:8] == [str(TRAIN_SCRIPT), str(cfg), '--work-dir']
     assert _arg(ddp, '--launcher') == 'pytorch'
-    assert _arg(ddp, '--resume-from') == str(wd / 'iter_8.pth')
+    assert _arg(ddp, '--resume-from') == 'auto'
     assert _arg(ddp, '--cfg-options') == 'data.samples_per_gpu=1'
     with pytest.raises(ValueError, match='local or torchrun'):
         train_command(cfg, wd, launcher='slurm')
@@ -164,3 +159,41 @@ def test_sbatch_task_trains_its_own_config(tmp_path, task_id):
 def test_sbatch_needs_jobs(tmp_path):
     with pytest.raises(ValueError, match='no runs'):
         sbatch_script([], job_name='x', log_dir=tmp_path)
+
+
+def _finished(job: Job, max_iters: int, exp_meta: dict, crop=(512, 512)) -> None:
+    """A finished run: its final_metrics.json and the copy of its config."""
+    cfg = dict(exp_meta=exp_meta, runner=dict(max_iters=max_iters), data=dict(train=dict(
+        source=dict(pipeline=[dict(type='RandomCrop', crop_size=list(crop))]))))
+    job.work_dir.mkdir(parents=True)
+    (job.work_dir / FINAL_METRICS).write_text(json.dumps(dict(exp_meta=exp_meta,
+                                                              iter=max_iters)))
+    (job.work_dir / job.config.name).write_text(json.dumps(cfg))
+    job.config.parent.mkdir(parents=True, exist_ok=True)
+    job.config.write_text(json.dumps(cfg))
+
+
+def test_a_finished_run_with_other_settings_is_reported_not_skipped(tmp_path):
+    """Probe 10: a sweep re-run with max_iters=80 silently skipped the 40-iteration runs."""
+    meta = dict(exp=0, seed=0, blv=None)
+    same, longer, cropped = _jobs(tmp_path, ['same', 'longer', 'cropped'])
+    for job in (same, longer, cropped):
+        _finished(job, 40, meta)
+    longer.config.write_text(json.dumps(dict(exp_meta=meta, runner=dict(max_iters=80))))
+    cfg = json.loads(cropped.config.read_text())
+    cfg['data']['train']['source']['pipeline'][0]['crop_size'] = [256, 256]
+    cfg['exp_meta'] = dict(meta, blv=dict(sigma=6.0))
+    cropped.config.write_text(json.dumps(cfg))
+    logs: list[str] = []
+    trainer = FakeTrainer()
+    result = run_sweep([same, longer, cropped], execute=trainer, log=logs.append)
+    assert trainer.calls == [] and not result.ok
+    assert result.skipped == ['same'] and result.changed == ['longer', 'cropped']
+    assert any('longer: NOT rerun: finished with max_iters=40, now 80. Rerun with --force' in ln
+               for ln in logs), logs
+    assert any("crop_size=[512, 512], now [256, 256]; exp_meta.blv=None, now {'sigma': 6.0}"
+               in ln for ln in logs), logs
+    forced = run_sweep([longer], execute=FakeTrainer(), force=True, log=logs.append)
+    assert forced.done == ['longer']
+    kept = [p for p in longer.work_dir.parent.iterdir() if p.name.startswith('longer.replaced-')]
+    assert len(kept) == 1 and (kept[0] / FINAL_METRICS).is_file()  # set aside, not deleted

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mmseg_uda.analysis import (
+    MixedSettingsError,
     analyze,
     experiments_for,
     load_results,
@@ -24,7 +25,7 @@ from mmseg_uda.analysis import (
     stats_for_plots,
     to_json,
 )
-from mmseg_uda.datasets.conversion import write_json_atomic
+from mmseg_uda.fileio import write_json_atomic
 
 
 def _dataset_path(text: str) -> tuple[str, Path]:
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--source-stats', type=_dataset_path, action='append', default=[],
                     metavar='DATASET=PATH', help='source sample_class_stats.json for --plot '
                     '(default: the one named by the runs\' configs)')
+    ap.add_argument('--allow-mixed-settings', action='store_true',
+                    help='average seeds of a row even if they ran for different iterations')
     args = ap.parse_args(argv)
     if not args.root.is_dir():
         ap.error(f'{args.root} is not a folder')
@@ -54,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if not results and args.exp is None:
         print(f'no final_metrics.json below {args.root}; nothing to analyse', file=sys.stderr)
         return 1
-    reports, unmatched = analyze(results, experiments_for(results, args.exp), args.seeds)
+    try:
+        reports, unmatched = analyze(results, experiments_for(results, args.exp), args.seeds,
+                                     args.allow_mixed_settings)
+    except MixedSettingsError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     print(render_markdown(reports, unmatched))
     if args.json:
         write_json_atomic(to_json(reports, unmatched), str(args.json))

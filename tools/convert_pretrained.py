@@ -28,28 +28,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import torch
 from mmcv import Config
 from mmseg.models import build_backbone
 
 import mmseg_uda  # noqa: F401  (registers the models, applies compat)
+from mmseg_uda.fileio import atomic_write
 from mmseg_uda.models.pretrained import ARCHITECTURES, load_pretrained, read_checkpoint
 
 
 def save_atomically(obj: dict, path: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """``torch.save`` that never leaves a half-written file (:mod:`mmseg_uda.fileio`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def convert_training_checkpoint(src: str, dst: str, reverse: bool, check: str | None) -> int:

@@ -50,7 +50,6 @@ import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses; applie
 from blv_patches import BLVLoss  # noqa: E402
 from mmseg_uda.apis.train import wrap_model  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
-from mmseg_uda.datasets.conversion import write_json_atomic  # noqa: E402
 from mmseg_uda.datasets.synthetic import SCALES, TINY_DATA_SCALE, generate  # noqa: E402
 from mmseg_uda.experiments import (  # noqa: E402
     EXP0,
@@ -62,6 +61,7 @@ from mmseg_uda.experiments import (  # noqa: E402
     build_config,
     run_name,
 )
+from mmseg_uda.fileio import write_json_atomic  # noqa: E402
 from mmseg_uda.models.uda import build_train_model  # noqa: E402
 from mmseg_uda.runtime import TrainStepper, build_resumable_dataloader  # noqa: E402
 from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402

@@ -23,6 +23,7 @@ from mmseg.utils import build_dp  # noqa: E402
 import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses)
 from mmseg_uda.apis import build_val_dataloader, load_student_checkpoint, without_blv  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
+from mmseg_uda.config_check import check_option_keys  # noqa: E402
 from mmseg_uda.core.evaluation import (  # noqa: E402
     SYNTHIA_SUBSETS,
     format_iou_table,
@@ -31,7 +32,7 @@ from mmseg_uda.core.evaluation import (  # noqa: E402
     uses_synthia_subsets,
 )
 from mmseg_uda.core.hooks import final_metrics_record  # noqa: E402
-from mmseg_uda.datasets.conversion import write_json_atomic  # noqa: E402
+from mmseg_uda.fileio import write_json_atomic  # noqa: E402
 from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402
 
 
@@ -55,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
+    check_option_keys(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     # One process on one device, whatever the training run used (a DDP run's config lists

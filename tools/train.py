@@ -38,6 +38,7 @@ from mmseg.utils import collect_env, get_root_logger, setup_multi_processes  # n
 import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses)
 from mmseg_uda.apis import train_uda  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
+from mmseg_uda.config_check import check_config, check_option_keys  # noqa: E402
 from mmseg_uda.models.uda import build_train_model  # noqa: E402
 from mmseg_uda.runtime import derive_seed, init_distributed, shutdown_distributed  # noqa: E402
 from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402
@@ -72,8 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
+    # Before anything is built: a typo or a wrong type must not cost an interval of training.
+    check_option_keys(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_config(cfg)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

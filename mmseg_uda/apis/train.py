@@ -21,7 +21,9 @@ from ..runtime import (
     SelfSyncDistributedDataParallel,
     build_resumable_dataloader,
     find_latest_checkpoint,
+    list_checkpoints,
 )
+from ..runtime.checkpoint import is_loadable
 from .test import load_initial_weights
 
 # Data loader settings that are not build_dataloader arguments.
@@ -95,6 +97,31 @@ def resolve_resume_from(cfg, logger) -> str | None:
     return path
 
 
+def resume_checked(runner, path: str) -> None:
+    """``runner.resume(path)`` with errors that name the file, say whether an earlier
+    checkpoint exists, and for a checkpoint of another model name the mismatch."""
+    import os.path as osp
+
+    if not is_loadable(path):
+        earlier = [str(p) for _, p in list_checkpoints(osp.dirname(path) or '.')
+                   if str(p) != str(path) and is_loadable(p)]
+        where = (f'the newest loadable earlier one is {earlier[-1]} (--resume-from auto picks it)'
+                 if earlier else 'no earlier loadable checkpoint is in its folder')
+        raise ValueError(f'--resume-from {path}: cannot be loaded (missing, truncated or not '
+                         f'a checkpoint); {where}.')
+    try:
+        runner.resume(path)
+    except RuntimeError as error:
+        if 'size mismatch' not in str(error) and 'key(s) in state_dict' not in str(error):
+            raise
+        first = next((ln.strip() for ln in str(error).splitlines() if 'size mismatch' in ln
+                      or 'key(s)' in ln), str(error)[:300])
+        raise ValueError(f'--resume-from {path} does not fit this config\'s model ({first[:300]}). '
+                         'Resume with the config the run was started with (its work dir has a '
+                         'copy); for another class count set model.decode_head.num_classes.'
+                         ) from None
+
+
 def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validate: bool = True,
               timestamp: str | None = None, meta: dict | None = None) -> None:
     """mmseg's ``train_segmentor`` for UDA: the student alone is optimised, the wrapper's own
@@ -143,7 +170,7 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
 
     resume_from = resolve_resume_from(cfg, logger)
     if resume_from:
-        runner.resume(resume_from)
+        resume_checked(runner, resume_from)
     elif cfg.get('load_from'):
         # Strict and converting, unlike mmcv's load_checkpoint, which skips what does not fit.
         load_initial_weights(runner.module, cfg.load_from)

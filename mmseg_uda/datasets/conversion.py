@@ -12,18 +12,18 @@ Pixel counts are taken at the label's own resolution; only classes present in an
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..fileio import atomic_write, remove_stale_temp_files, write_json_atomic  # noqa: F401
 from .label_maps import IGNORE_INDEX, id_lut
 
 TRAINIDS_SUFFIX = '_labelTrainIds.png'
@@ -78,6 +78,13 @@ def read_synthia_png(path: str) -> np.ndarray:
     if img.ndim != 3:
         raise ConversionError(f'{path}: expected a multi-channel SYNTHIA label PNG '
                               f'(class id in the first channel), found shape {img.shape}.')
+    if img.dtype != np.uint16:
+        raise ConversionError(
+            f'{path}: an {8 * img.dtype.itemsize}-bit colour PNG, but SYNTHIA labels '
+            '(GT/LABELS) are 16-bit PNGs with the class id in the first channel. This looks '
+            "like a colour visualisation (SYNTHIA's GT/COLOR): point the converter at the "
+            'RAND-CITYSCAPES GT/LABELS files. (--unknown-to-ignore would not help: the colours '
+            'are not class ids.)')
     return img[:, :, -1]
 
 
@@ -91,17 +98,41 @@ def trainids_path(label_path: str, raw_suffix: str = '.png') -> str:
     return label_path[:-len(raw_suffix)] + TRAINIDS_SUFFIX
 
 
-def convert_label(task: tuple[str, str], fmt: LabelFormat,
+def check_image(path: str, label_shape: tuple[int, int], label_path: str) -> None:
+    """Stop unless the image at ``path`` is a complete image file of the label's size."""
+    try:
+        with Image.open(path) as img:
+            size = img.size
+            img.verify()  # every chunk and its checksum, without decoding the pixels
+        if path.lower().endswith('.png') and not _png_complete(
+                np.fromfile(path, dtype=np.uint8)[-12:]):
+            raise ValueError('no IEND chunk: the file is cut short')
+    except Exception as err:  # noqa: BLE001  PIL raises many kinds for broken files
+        raise ConversionError(f'{path}: unreadable or truncated image ({err}). Re-extract '
+                              'this file from the data set archive.') from None
+    if (size[1], size[0]) != tuple(label_shape):
+        raise ConversionError(f'{path}: image is {size[0]}x{size[1]} but its label {label_path} '
+                              f'is {label_shape[1]}x{label_shape[0]}; every image must have '
+                              'the size of its label. Re-extract both files.')
+
+
+def convert_label(task: tuple[str, str, str | None], fmt: LabelFormat,
                   opts: Options) -> tuple[dict, int]:
-    """Write the train-id PNG of one raw label (unless it exists and ``overwrite`` is off).
+    """Write the train-id PNG of one raw label (unless it exists and ``overwrite`` is off),
+    after checking its image (``task[2]``, if given): readable and of the label's size.
 
     Returns the image's class statistics ``{"<train id>": pixels, "file": out_path}`` and the
     number of pixels whose unknown ids were mapped to ignore.
     """
-    src, dst = task
+    src, dst, image = task
     if osp.exists(dst) and not opts.overwrite:
-        return class_stats(read_indexed_png(dst), dst), 0
+        train_ids = read_indexed_png(dst)
+        if image is not None:
+            check_image(image, train_ids.shape, dst)
+        return class_stats(train_ids, dst), 0
     raw = fmt.read(src)
+    if image is not None:
+        check_image(image, raw.shape, src)
     counts = np.bincount(raw.ravel(), minlength=256)
     unknown = [i for i in np.flatnonzero(counts) if int(i) not in fmt.known_ids]
     if unknown and not opts.unknown_to_ignore:
@@ -128,29 +159,6 @@ def write_png_atomic(array: np.ndarray, path: str) -> None:
     atomic_write(path, lambda f: Image.fromarray(array.astype(np.uint8), mode='L').save(f, 'PNG'))
 
 
-def write_json_atomic(obj, path: str) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
-def atomic_write(path: str, write: Callable) -> None:
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.', prefix='.tmp_',
-                               suffix=osp.splitext(path)[1])
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; give the result the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_class_stats(out_dir: str, sample_class_stats: Sequence[dict]) -> None:
     """Write the three statistics files in the formats DAFormer's rare class sampling reads."""
     stats_dict = {s['file']: {k: v for k, v in s.items() if k != 'file'}
@@ -175,9 +183,25 @@ def list_files(folder: str, suffix: str, exclude_suffix: str | None = None) -> l
     out = []
     for root, _, files in os.walk(folder):
         for name in files:
+            if name.startswith('.'):  # hidden: temporary files of interrupted writes, OS files
+                continue
             if name.endswith(suffix) and not (exclude_suffix and name.endswith(exclude_suffix)):
                 out.append(osp.relpath(osp.join(root, name), folder))
     return sorted(out)
+
+
+def clean_stale_temp_files(*folders: str) -> None:
+    """Remove (and say so) the temporary files an interrupted conversion left behind."""
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            stale = remove_stale_temp_files(root)
+            for name in files:  # versions before 2026-12 named them .tmp_XXXXXX.png
+                if name.startswith('.tmp_'):
+                    os.remove(osp.join(root, name))
+                    stale.append(Path(root) / name)
+            if stale:
+                print(f'removed {len(stale)} temporary file(s) of an interrupted conversion '
+                      f'from {root}: {[p.name for p in stale[:3]]}')
 
 
 def pair_files(images: list[str], labels: list[str], img_dir: str, label_dir: str) -> None:
@@ -196,12 +220,21 @@ def pair_files(images: list[str], labels: list[str], img_dir: str, label_dir: st
 def convert_all(tasks: list[tuple[str, str]], fmt: LabelFormat, opts: Options,
                 nproc: int = 1) -> list[dict]:
     """Convert every (raw label, train-id label) pair with a progress bar; return the stats."""
+    import multiprocessing
+
     import mmcv
 
     func = partial(convert_label, fmt=fmt, opts=opts)
     # ``file`` is passed so that the bar follows a redirected sys.stdout.
     if nproc > 1:
-        results = mmcv.track_parallel_progress(func, tasks, nproc, file=sys.stdout)
+        # A pool that is always shut down, also when a label fails (mmcv's
+        # track_parallel_progress leaves it to the interpreter's exit).
+        bar = mmcv.ProgressBar(len(tasks), file=sys.stdout)
+        results = []
+        with multiprocessing.Pool(nproc) as pool:
+            for result in pool.imap(func, tasks, chunksize=16):
+                results.append(result)
+                bar.update()
     else:
         results = mmcv.track_progress(func, tasks, file=sys.stdout)
     n_unknown = sum(r[1] for r in results)
@@ -221,12 +254,14 @@ def _convert_flat(root: str, img_dir: str, label_dir: str, fmt: LabelFormat, opt
     """GTA5 and SYNTHIA: ``root/img_dir/NAME.png`` pairs with ``root/label_dir/NAME.png``."""
     img_dir, label_dir = osp.join(root, img_dir), osp.join(root, label_dir)
     require_dirs(img_dir, label_dir, hint=hint)
+    clean_stale_temp_files(label_dir)
     images = list_files(img_dir, '.png')
     labels = list_files(label_dir, '.png', exclude_suffix=TRAINIDS_SUFFIX)
     if not labels:
         raise ConversionError(f'no label PNGs in {label_dir}. {hint}')
     pair_files(images, labels, img_dir, label_dir)
-    tasks = [(osp.join(label_dir, f), trainids_path(osp.join(label_dir, f))) for f in labels]
+    tasks = [(osp.join(label_dir, f), trainids_path(osp.join(label_dir, f)),
+              osp.join(img_dir, f)) for f in labels]
     stats = convert_all(tasks, fmt, opts, nproc)
     save_class_stats(root, stats)
     return stats
@@ -273,6 +308,7 @@ def convert_cityscapes(root: str, opts: Options = Options(), nproc: int = 1) -> 
         img_dir = osp.join(root, 'leftImg8bit', split)
         label_dir = osp.join(root, 'gtFine', split)
         require_dirs(img_dir, label_dir, hint=hint)
+        clean_stale_temp_files(label_dir)
         images = list_files(img_dir, CITYSCAPES_IMG_SUFFIX)
         labels = list_files(label_dir, CITYSCAPES_LABEL_SUFFIX)
         if not labels:
@@ -281,7 +317,9 @@ def convert_cityscapes(root: str, opts: Options = Options(), nproc: int = 1) -> 
                    img_dir, label_dir)
         tasks_by_split[split] = [
             (osp.join(label_dir, f),
-             trainids_path(osp.join(label_dir, f), raw_suffix='_labelIds.png')) for f in labels]
+             trainids_path(osp.join(label_dir, f), raw_suffix='_labelIds.png'),
+             osp.join(img_dir, f[:-len(CITYSCAPES_LABEL_SUFFIX)] + CITYSCAPES_IMG_SUFFIX))
+            for f in labels]
     stats = {}
     for split, tasks in tasks_by_split.items():
         print(f'Cityscapes {split}:')

@@ -9,50 +9,22 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..fileio import TEMP_SUFFIX, atomic_write
+from ..fileio import remove_stale_temp_files as remove_stale_temp_files
+
 CHECKPOINT_NAME = re.compile(r'^iter_(\d+)\.pth$')
-TEMP_SUFFIX = '.tmp'
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)`` such that ``path`` is either the old file or the complete
-    new one, never a partial write."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; match torch.save
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable on POSIX; directories cannot be opened on Windows.
-    if os.name != 'posix':
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    new one, never a partial write (:func:`mmseg_uda.fileio.atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def update_latest_link(path: str | os.PathLike, link_name: str = 'latest.pth') -> None:
@@ -99,17 +71,6 @@ def prune_checkpoints(work_dir: str | os.PathLike, keep: int,
     others = [p for _, p in list_checkpoints(work_dir) if p.resolve() != current]
     keep_others = keep - 1 if current is not None else keep
     stale = others[:max(0, len(others) - keep_others)]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
-
-
-def remove_stale_temp_files(work_dir: str | os.PathLike) -> list[Path]:
-    """Delete temporary files left by saves that were killed (call before training starts)."""
-    work_dir = Path(work_dir)
-    if not work_dir.is_dir():
-        return []
-    stale = [p for p in work_dir.glob(f'.*{TEMP_SUFFIX}') if p.is_file() or p.is_symlink()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

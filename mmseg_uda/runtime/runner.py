@@ -164,6 +164,18 @@ class ResumableIterBasedRunner(IterBasedRunner):
 
     # --- the loop -----------------------------------------------------------------------
 
+    def call_hook(self, fn_name: str) -> None:
+        """mmcv's hook call, except after the last iteration: the final checkpoint is saved
+        before every other hook, so a crash in the final evaluation (an undecodable val image,
+        say) costs no training. ``--resume-from auto`` then resumes at the end and evaluates
+        again (``StreamingEvalHook.after_run``). Evaluation restores the generators it uses,
+        so the saved state is the same either way."""
+        if fn_name != 'after_train_iter' or self.iter + 1 < self._max_iters:
+            return super().call_hook(fn_name)
+        first = [h for h in self._hooks if isinstance(h, CheckpointHook)]
+        for hook in first + [h for h in self._hooks if h not in first]:
+            getattr(hook, fn_name)(self)
+
     def run(self, data_loaders: list, workflow: list, max_iters: int | None = None,
             **kwargs: Any) -> None:
         for loader, (mode, _) in zip(data_loaders, workflow):

@@ -15,6 +15,7 @@ exactly the samples of a 1-process run with the same global batch.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -82,16 +83,34 @@ class ResumableInfiniteSampler(Sampler):
         return -(-self.dataset_size // self.world_size)
 
 
-class SampleSeededDataset(Dataset):
-    """Loads ``dataset[index]`` with the host generators seeded by the sample's seed."""
+MAX_SKIPPED = 10  # consecutive undecodable samples before skip_corrupt gives up
 
-    def __init__(self, dataset: Dataset) -> None:
+
+class SampleSeededDataset(Dataset):
+    """Loads ``dataset[index]`` with the host generators seeded by the sample's seed.
+
+    With ``skip_corrupt``, a sample whose file cannot be decoded (``CorruptFileError``) is
+    logged and replaced by the next index, with the same seed, so the replacement is
+    deterministic too. By default the error stops the run: skipping silently hides data loss.
+    """
+
+    def __init__(self, dataset: Dataset, skip_corrupt: bool = False) -> None:
         self.dataset = dataset
+        self.skip_corrupt = skip_corrupt
 
     def __getitem__(self, item: tuple[int, int]) -> Any:
+        from mmseg_uda.datasets.pipelines import CorruptFileError
+
         index, sample_seed = item
-        with seeded_host_rng(sample_seed):
-            return self.dataset[index]
+        for attempt in range(MAX_SKIPPED + 1):
+            try:
+                with seeded_host_rng(sample_seed):
+                    return self.dataset[(index + attempt) % len(self.dataset)]
+            except CorruptFileError as error:
+                if not self.skip_corrupt or attempt == MAX_SKIPPED:
+                    raise
+                warnings.warn(f'data.skip_corrupt: skipped a training sample: {error.path} '
+                              'cannot be decoded', stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -105,13 +124,14 @@ class SampleSeededDataset(Dataset):
 
 def build_resumable_dataloader(dataset: Dataset, samples_per_gpu: int, workers_per_gpu: int,
                                seed: int = 0, shuffle: bool = True, pin_memory: bool = False,
-                               persistent_workers: bool = True, **_: Any) -> DataLoader:
+                               persistent_workers: bool = True, skip_corrupt: bool = False,
+                               **_: Any) -> DataLoader:
     """The training loader of ``ResumableIterBasedRunner``: one per rank, ``samples_per_gpu``
     samples per batch. Extra mmseg loader keys (e.g. ``drop_last``) are accepted and ignored:
-    the stream is endless."""
+    the stream is endless. ``skip_corrupt``: see :class:`SampleSeededDataset`."""
     sampler = ResumableInfiniteSampler(len(dataset), samples_per_gpu, seed=seed, shuffle=shuffle)
     return DataLoader(
-        SampleSeededDataset(dataset),
+        SampleSeededDataset(dataset, skip_corrupt),
         batch_size=samples_per_gpu,
         sampler=sampler,
         num_workers=workers_per_gpu,

@@ -7,7 +7,7 @@ from typing import Any
 
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
-from mmseg_uda.datasets.conversion import write_json_atomic
+from mmseg_uda.fileio import write_json_atomic
 from mmseg_uda.runtime import broadcast_buffers, capture_rng_state, restore_rng_state
 
 from ..evaluation import format_iou_table, stream_evaluate, summarize_iou, unwrap

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..conversion import atomic_write
+from ...fileio import atomic_write
 from ..label_maps import GTA_ID_TO_TRAINID, IGNORE_INDEX, SYNTHIA_ID_TO_TRAINID, invert
 from .scene import EGO, MARKING, RAIL, STATIC, UNLABELED
 
