@@ -147,3 +147,21 @@ def test_a_checkpoint_of_another_class_count_names_file_and_mismatch(finished_ru
         test_tool.main([config, str(work / 'iter_1.pth'), '--eval', 'mIoU', '--device', 'cpu',
                         '--cfg-options', 'model.decode_head.num_classes=16'])
     assert torch.load(work / 'iter_1.pth', weights_only=False)['state_dict']  # untouched
+
+
+def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):  # noqa: F811
+    from experiments_helpers import load_script
+    tool = load_script('tools/check_data.py')
+    root = _copy_data(tiny_data, tmp_path)
+    assert tool.main([root]) == 0
+    assert 'all decode' in capsys.readouterr().out
+    cut = _first(osp.join(root, 'gta', 'images'), '.png')
+    empty = _first(osp.join(root, 'cityscapes', 'gtFine', 'val'), '_labelTrainIds.png')
+    _truncate(cut)
+    open(empty, 'wb').close()
+    open(osp.join(root, 'gta', 'labels', '.00001.png.abc.tmp'), 'wb').close()  # ignored
+    assert tool.main([root, '--nproc', '2']) == 1
+    out = capsys.readouterr().out
+    assert '2 broken' in out
+    assert f'{cut}: truncated PNG (no IEND chunk)' in out and f'{empty}: empty file' in out
+    assert tool.main([str(tmp_path / 'nowhere')]) == 1
