@@ -134,8 +134,8 @@ def gpu_report() -> tuple[list[str], list[str]]:
     import torch
 
     visible = os.environ.get('CUDA_VISIBLE_DEVICES')
-    lines = [f'torch {torch.__version__}, built with CUDA {torch.version.cuda}, '
-             f'cuDNN {torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}',
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    lines = [f'torch {torch.__version__}, built with CUDA {torch.version.cuda}, cuDNN {cudnn}',
              f'CUDA_VISIBLE_DEVICES={visible!r}' if visible is not None
              else 'CUDA_VISIBLE_DEVICES is not set']
     if not torch.cuda.is_available():

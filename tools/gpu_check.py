@@ -88,10 +88,12 @@ FULL = Mode('full', (('daformer_r101', RunSpec('gta2cs', 'daformer', 'r101', BLV
             tiny_run_sizes=dict(source_scale=(256, 144), target_scale=(256, 128),
                                 crop_size=(128, 128)),
             blv_shapes=('2x19x512x512', '2x19x1024x1024'))
-REDUCED = Mode('reduced', (('daformer_r101 (as tiny R18)', RunSpec('gta2cs', 'daformer', 'tiny_r18', BLV)),
+REDUCED = Mode('reduced', (('daformer_r101 (as tiny R18)',
+                            RunSpec('gta2cs', 'daformer', 'tiny_r18', BLV)),
                            ('daformer_mitb5 (as tiny MiT-B0)',
                             RunSpec('gta2cs', 'daformer', 'tiny_mitb0', BLV)),
-                           ('hrda_mitb5 (as tiny MiT-B0)', RunSpec('gta2cs', 'hrda', 'tiny_mitb0', BLV))),
+                           ('hrda_mitb5 (as tiny MiT-B0)',
+                            RunSpec('gta2cs', 'hrda', 'tiny_mitb0', BLV))),
                dict(source_scale=(128, 72), target_scale=(128, 64), crop_size=(64, 64)),
                warmup=1, timed=1,
                tiny_run_sizes=dict(source_scale=(128, 72), target_scale=(128, 64),
@@ -378,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     report.run('environment', lambda s: check_environment(s, device))
     data = report.run('data', lambda s: make_data(s, root))
     if data.ok:
-        report.run('scatter of a training batch', lambda s: check_scatter(s, mode, root, out, device))
-        report.run('one DACS iteration per model', lambda s: check_training(s, mode, root, out, device))
+        report.run('scatter of a training batch',
+                   lambda s: check_scatter(s, mode, root, out, device))
+        report.run('one DACS iteration per model',
+                   lambda s: check_training(s, mode, root, out, device))
         report.run('40-iteration run: pre-empt, resume, test',
                    lambda s: check_tiny_run(s, mode, root, out, device))
     report.run('benchmark_blv', lambda s: check_blv_benchmark(s, mode, out, device))

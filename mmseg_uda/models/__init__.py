@@ -1,6 +1,7 @@
 """Models: DAFormer head, DeepLabV2 head, HRDA encoder-decoder and head, UDA wrappers.
 
-Importing registers ``MiTSegFormerNorms`` (BACKBONES), ``DAFormerHead``, ``DLV2Head``, ``HRDAHead`` (HEADS) and
+Importing registers ``MiTSegFormerNorms`` (BACKBONES),
+``DAFormerHead``, ``DLV2Head``, ``HRDAHead`` (HEADS) and
 ``UDAEncoderDecoder``, ``HRDAEncoderDecoder`` (SEGMENTORS) in mmseg's registries.
 """
 from . import backbones, decode_heads, segmentors  # noqa: F401,I001  (registration side effects)

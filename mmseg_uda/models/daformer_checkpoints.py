@@ -18,27 +18,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .pretrained import StateDict, convert_mit
+from .pretrained import StateDict, convert_mit, is_mit_mlp_weight, rename_mit
 
 _PART = re.compile(r'^(?P<prefix>(?:[A-Za-z_][\w]*\.)*?)(?P<part>backbone|decode_head|'
                    r'auxiliary_head)\.(?P<rest>.+)$')
 # DAFormer head: linear embeddings and ASPP branch names (nested under HRDA's head. and
 # scale_attention. alike).
-_EMBED_LINEAR = re.compile(r'^(?P<pre>(?:.+\.)?)embed_layers\.(?P<i>\d+)\.proj\.(?P<kind>weight|bias)$')
-_EMBED_CONV = re.compile(r'^(?P<pre>(?:.+\.)?)embed_layers\.(?P<i>\d+)\.conv\.(?P<kind>weight|bias)$')
+_EMBED = r'^(?P<pre>(?:.+\.)?)embed_layers\.(?P<i>\d+)\.{}\.(?P<kind>weight|bias)$'
+_EMBED_LINEAR, _EMBED_CONV = re.compile(_EMBED.format('proj')), re.compile(_EMBED.format('conv'))
 _THEIR_ASPP, _OUR_ASPP = 'fuse_layer.aspp_modules.', 'fuse_layer.branches.'
-# mmseg MiT → SegFormer, the inverse of pretrained._MIT_RULES.
-_MMSEG_MIT = [
-    (re.compile(r'^layers\.(\d+)\.0\.projection\.(.+)$'), 'patch_embed{s}.proj.{1}'),
-    (re.compile(r'^layers\.(\d+)\.0\.norm\.(.+)$'), 'patch_embed{s}.norm.{1}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.(norm1|norm2)\.(.+)$'), 'block{s}.{1}.{2}.{3}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.attn\.attn\.out_proj\.(.+)$'), 'block{s}.{1}.attn.proj.{2}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.attn\.(sr|norm)\.(.+)$'), 'block{s}.{1}.attn.{2}.{3}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.0\.(.+)$'), 'block{s}.{1}.mlp.fc1.{2}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.1\.(.+)$'), 'block{s}.{1}.mlp.dwconv.dwconv.{2}'),
-    (re.compile(r'^layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.4\.(.+)$'), 'block{s}.{1}.mlp.fc2.{2}'),
-    (re.compile(r'^layers\.(\d+)\.2\.(.+)$'), 'norm{s}.{1}'),
-]
 _MMSEG_IN_PROJ = re.compile(r'^layers\.(\d+)\.1\.(\d+)\.attn\.attn\.in_proj_(weight|bias)$')
 
 
@@ -59,7 +47,8 @@ class ConversionSummary:
     def summary(self) -> str:
         parts = ', '.join(f'{p or "(segmentor)"} {n}' for p, n in sorted(self.parts.items()))
         return (f'{self.direction}: {self.tensors_in} tensors -> {self.tensors_out} '
-                f'({parts}); {self.qkv} attention q+kv pairs {"merged" if self.tensors_out < self.tensors_in else "split"}, '
+                f'({parts}); {self.qkv} attention q+kv pairs '
+                f'{"merged" if self.tensors_out < self.tensors_in else "split"}, '
                 f'{self.mlp} MiT MLP weights and {self.embeddings} head embeddings reshaped '
                 f'(linear <-> 1x1 conv), {self.aspp} ASPP branch tensors renamed, '
                 f'{self.unchanged} unchanged')
@@ -84,32 +73,20 @@ def _split_parts(state: StateDict) -> dict[tuple[str, str], StateDict]:
     return groups
 
 
-def _head_from_daformer(rest: str, value: torch.Tensor, summary: ConversionSummary
-                        ) -> tuple[str, torch.Tensor]:
-    m = _EMBED_LINEAR.match(rest)
+def _rename_head(rest: str, value: torch.Tensor, summary: ConversionSummary, to_ours: bool
+                 ) -> tuple[str, torch.Tensor]:
+    """One decode-head tensor: linear embeddings <-> 1x1 convs, ASPP branch names."""
+    embed, aspp = (_EMBED_LINEAR, (_THEIR_ASPP, _OUR_ASPP)) if to_ours else \
+        (_EMBED_CONV, (_OUR_ASPP, _THEIR_ASPP))
+    m = embed.match(rest)
     if m:
         summary.embeddings += 1
         if m['kind'] == 'weight':
-            value = value.reshape(*value.shape, 1, 1)
-        return f"{m['pre']}embed_layers.{m['i']}.conv.{m['kind']}", value
-    if _THEIR_ASPP in rest:
+            value = value.reshape(*value.shape, 1, 1) if to_ours else value.flatten(1)
+        return f"{m['pre']}embed_layers.{m['i']}.{'conv' if to_ours else 'proj'}.{m['kind']}", value
+    if aspp[0] in rest:
         summary.aspp += 1
-        return rest.replace(_THEIR_ASPP, _OUR_ASPP), value
-    summary.unchanged += 1
-    return rest, value
-
-
-def _head_to_daformer(rest: str, value: torch.Tensor, summary: ConversionSummary
-                      ) -> tuple[str, torch.Tensor]:
-    m = _EMBED_CONV.match(rest)
-    if m:
-        summary.embeddings += 1
-        if m['kind'] == 'weight':
-            value = value.reshape(value.shape[0], value.shape[1])
-        return f"{m['pre']}embed_layers.{m['i']}.proj.{m['kind']}", value
-    if _OUR_ASPP in rest:
-        summary.aspp += 1
-        return rest.replace(_OUR_ASPP, _THEIR_ASPP), value
+        return rest.replace(*aspp), value
     summary.unchanged += 1
     return rest, value
 
@@ -127,19 +104,15 @@ def mit_to_segformer(state: StateDict, summary: ConversionSummary | None = None)
             out[f'{base}.q.{kind}'], out[f'{base}.kv.{kind}'] = value[:dim], value[dim:]
             summary.qkv += kind == 'weight'
             continue
-        for pattern, template in _MMSEG_MIT:
-            m = pattern.match(key)
-            if m:
-                groups = m.groups()
-                new_key = template.format(*groups, s=int(groups[0]) + 1)
-                if '.mlp.fc' in new_key and new_key.endswith('weight'):
-                    value = value.reshape(value.shape[0], value.shape[1])  # 1×1 conv → Linear
-                    summary.mlp += 1
-                out[new_key] = value
-                break
-        else:
+        new_key = rename_mit(key, 'to_segformer')
+        if new_key is None:
             out[key] = value
             summary.unchanged += 1
+            continue
+        if is_mit_mlp_weight(key):
+            value = value.reshape(value.shape[0], value.shape[1])  # 1×1 conv → Linear
+            summary.mlp += 1
+        out[new_key] = value
     return out
 
 
@@ -161,13 +134,16 @@ def _convert(state: StateDict, direction: str) -> tuple[StateDict, ConversionSum
             summary.unchanged += 1
             continue
         if part == 'backbone':
-            converted = (_backbone_from_daformer(tensors, summary) if direction.startswith('DAFormer')
-                         else mit_to_segformer(tensors, summary)
-                         if any(k.startswith('layers.0.0.projection') for k in tensors)
-                         else dict(tensors))
+            if direction.startswith('DAFormer'):
+                converted = _backbone_from_daformer(tensors, summary)
+            elif any(k.startswith('layers.0.0.projection') for k in tensors):  # an mmseg MiT
+                converted = mit_to_segformer(tensors, summary)
+            else:  # ResNet: the names agree
+                converted = dict(tensors)
         else:
-            rename = _head_from_daformer if direction.startswith('DAFormer') else _head_to_daformer
-            converted = dict(rename(rest, value, summary) for rest, value in tensors.items())
+            to_ours = direction.startswith('DAFormer')
+            converted = dict(_rename_head(rest, value, summary, to_ours)
+                             for rest, value in tensors.items())
         for rest, value in converted.items():
             out[f'{prefix}{part}.{rest}'] = value
         summary.parts[prefix] += len(converted)

@@ -110,17 +110,57 @@ def _strip_prefixes(state: StateDict) -> StateDict:
 
 # --- MiT: SegFormer → mmseg -----------------------------------------------------------------
 
-_MIT_RULES: list[tuple[re.Pattern, str]] = [
-    (re.compile(r'^patch_embed(\d+)\.proj\.(.+)$'), 'layers.{s}.0.projection.{1}'),
-    (re.compile(r'^patch_embed(\d+)\.norm\.(.+)$'), 'layers.{s}.0.norm.{1}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.(norm1|norm2)\.(.+)$'), 'layers.{s}.1.{1}.{2}.{3}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.attn\.proj\.(.+)$'), 'layers.{s}.1.{1}.attn.attn.out_proj.{2}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.attn\.(sr|norm)\.(.+)$'), 'layers.{s}.1.{1}.attn.{2}.{3}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.mlp\.fc1\.(.+)$'), 'layers.{s}.1.{1}.ffn.layers.0.{2}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.mlp\.dwconv\.dwconv\.(.+)$'), 'layers.{s}.1.{1}.ffn.layers.1.{2}'),
-    (re.compile(r'^block(\d+)\.(\d+)\.mlp\.fc2\.(.+)$'), 'layers.{s}.1.{1}.ffn.layers.4.{2}'),
-    (re.compile(r'^norm(\d+)\.(.+)$'), 'layers.{s}.2.{1}'),
-]
+# SegFormer name <-> mmseg 0.30 name of every MiT tensor but q/kv (merged into in_proj):
+# {stage} counts from 1 in SegFormer, {stage0} from 0 in mmseg; the MLP's Linear layers are
+# 1x1 convs in mmseg. Both directions are derived from this one table.
+MIT_NAMES = (
+    ('patch_embed{stage}.proj.{p}', 'layers.{stage0}.0.projection.{p}'),
+    ('patch_embed{stage}.norm.{p}', 'layers.{stage0}.0.norm.{p}'),
+    ('block{stage}.{block}.{norm12}.{p}', 'layers.{stage0}.1.{block}.{norm12}.{p}'),
+    ('block{stage}.{block}.attn.proj.{p}', 'layers.{stage0}.1.{block}.attn.attn.out_proj.{p}'),
+    ('block{stage}.{block}.attn.{reduction}.{p}', 'layers.{stage0}.1.{block}.attn.{reduction}.{p}'),
+    ('block{stage}.{block}.mlp.fc1.{p}', 'layers.{stage0}.1.{block}.ffn.layers.0.{p}'),
+    ('block{stage}.{block}.mlp.dwconv.dwconv.{p}', 'layers.{stage0}.1.{block}.ffn.layers.1.{p}'),
+    ('block{stage}.{block}.mlp.fc2.{p}', 'layers.{stage0}.1.{block}.ffn.layers.4.{p}'),
+    ('norm{stage}.{p}', 'layers.{stage0}.2.{p}'),
+)
+_FIELDS = {'stage': r'\d+', 'stage0': r'\d+', 'block': r'\d+', 'norm12': 'norm1|norm2',
+           'reduction': 'sr|norm', 'p': '.+'}
+
+
+def _name_pattern(template: str) -> re.Pattern:
+    parts = re.split(r'\{(\w+)\}', template)
+    regex = ''.join(re.escape(part) if i % 2 == 0 else f'(?P<{part}>{_FIELDS[part]})'
+                    for i, part in enumerate(parts))
+    return re.compile(f'^{regex}$')
+
+
+_MIT_RENAMES = {
+    'to_mmseg': [(_name_pattern(theirs), ours) for theirs, ours in MIT_NAMES],
+    'to_segformer': [(_name_pattern(ours), theirs) for theirs, ours in MIT_NAMES],
+}
+
+
+def rename_mit(key: str, direction: str) -> str | None:
+    """``key`` under the other naming ('to_mmseg' or 'to_segformer'), or None if no rule
+    matches."""
+    for pattern, template in _MIT_RENAMES[direction]:
+        match = pattern.match(key)
+        if match:
+            fields = match.groupdict()
+            if 'stage' in fields:
+                fields['stage0'] = str(int(fields['stage']) - 1)
+            else:
+                fields['stage'] = str(int(fields['stage0']) + 1)
+            return template.format(**fields)
+    return None
+
+
+def is_mit_mlp_weight(mmseg_key: str) -> bool:
+    """The MLP's Linear weights, which are 1x1 convs under mmseg's names."""
+    return re.search(r'\.ffn\.layers\.[04]\.weight$', mmseg_key) is not None
+
+
 _MIT_QKV = re.compile(r'^block(\d+)\.(\d+)\.attn\.(q|kv)\.(weight|bias)$')
 
 
@@ -149,17 +189,13 @@ def convert_mit(state: StateDict) -> StateDict:
                 out[f'layers.{int(stage) - 1}.1.{block}.attn.attn.in_proj_{kind}'] = \
                     torch.cat([value, kv], dim=0)
             continue
-        for pattern, template in _MIT_RULES:
-            match = pattern.match(key)
-            if match:
-                groups = match.groups()
-                new_key = template.format(*groups, s=int(groups[0]) - 1)
-                if '.ffn.layers.' in new_key and ('fc1.weight' in key or 'fc2.weight' in key):
-                    value = value.reshape(*value.shape, 1, 1)  # Linear → 1×1 conv
-                out[new_key] = value
-                break
-        else:
+        new_key = rename_mit(key, 'to_mmseg')
+        if new_key is None:
             out[key] = value
+            continue
+        if is_mit_mlp_weight(new_key):
+            value = value.reshape(*value.shape, 1, 1)  # Linear → 1×1 conv
+        out[new_key] = value
     return out
 
 
