@@ -12,6 +12,9 @@ and averages over all pixels, ignored ones included (``avg_non_ignore=False``), 
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
 import torch
 import torch.nn as nn
 from mmcv.runner import force_fp32
@@ -19,11 +22,30 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.ops import resize
 
 
+@functools.cache
+def losses_take_seg_weight(head_type: type) -> bool:
+    """Whether ``head_type.losses`` accepts a ``seg_weight`` (mmseg heads such as DAHead,
+    EncHead, STDCHead and K-Net's IterativeDecodeHead override ``losses(seg_logit,
+    seg_label)``)."""
+    return 'seg_weight' in inspect.signature(head_type.losses).parameters
+
+
 def forward_train(self: BaseDecodeHead, inputs, img_metas: list[dict],
                   gt_semantic_seg: torch.Tensor, train_cfg: dict,
                   seg_weight: torch.Tensor | None = None) -> dict:
-    """Forward, then the losses against ``gt_semantic_seg`` weighted per pixel by ``seg_weight``."""
+    """Forward, then the losses against ``gt_semantic_seg`` weighted per pixel by ``seg_weight``.
+
+    Without ``seg_weight`` this is mmseg's ``forward_train`` exactly, for every head, also those
+    whose ``losses`` takes no weight.
+    """
     seg_logits = self(inputs)
+    if seg_weight is None:
+        return self.losses(seg_logits, gt_semantic_seg)
+    if not losses_take_seg_weight(type(self)):
+        raise TypeError(f'{type(self).__name__}.losses(seg_logit, seg_label) takes no seg_weight, '
+                        'so this head cannot weight pixels (DACS\'s pseudo-label weights). Use it '
+                        'where no pixel weights are passed (supervised training, auxiliary heads '
+                        'of source-only runs) or give its losses() a seg_weight argument.')
     return self.losses(seg_logits, gt_semantic_seg, seg_weight)
 
 
@@ -63,11 +85,12 @@ def losses(self: BaseDecodeHead, seg_logit: torch.Tensor, seg_label: torch.Tenso
     loss = dict()
     seg_logit = resize(input=seg_logit, size=seg_label.shape[2:], mode='bilinear',
                        align_corners=self.align_corners)
+    # The pixel sampler (OHEM) takes the B×1×H×W label, as in mmseg; the losses the B×H×W one.
+    sampled = self.sampler.sample(seg_logit, seg_label) if self.sampler is not None else None
     seg_label = seg_label.squeeze(1)
     if seg_weight is not None:
         seg_weight = _check_weight(seg_weight, seg_label)
-    if self.sampler is not None:
-        sampled = self.sampler.sample(seg_logit, seg_label)
+    if sampled is not None:
         seg_weight = sampled if seg_weight is None else seg_weight * sampled
     losses_decode = (self.loss_decode if isinstance(self.loss_decode, nn.ModuleList)
                      else [self.loss_decode])
@@ -78,6 +101,12 @@ def losses(self: BaseDecodeHead, seg_logit: torch.Tensor, seg_label: torch.Tenso
         loss[name] = loss[name] + value if name in loss else value
     loss['acc_seg'] = pixel_accuracy(seg_logit, seg_label, self.ignore_index)
     return loss
+
+
+# mmseg's own methods, kept for the tests that compare every head against them.
+MMSEG_FORWARD_TRAIN = BaseDecodeHead.forward_train
+MMSEG_LOSSES = BaseDecodeHead.losses
+MMSEG_FORWARD_TEST = BaseDecodeHead.forward_test
 
 
 def patch_base_decode_head() -> None:
