@@ -165,3 +165,27 @@ def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):  # noq
     assert '2 broken' in out
     assert f'{cut}: truncated PNG (no IEND chunk)' in out and f'{empty}: empty file' in out
     assert tool.main([str(tmp_path / 'nowhere')]) == 1
+
+
+def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path):  # noqa: F811
+    """Probe 5: the sweep passed the truncated file as --resume-from PATH, so every re-run
+    failed with torch's zip error; with auto it falls back to the checkpoint before."""
+    from mmseg_uda.sweep import Job, run_sweep
+    work = tmp_path / 'run'
+    cfg = uda_run_config(tiny_data, str(work), 'daformer', uda_base='source_only', max_iters=3,
+                         checkpoint_config=dict(interval=1, max_keep_ckpts=-1))
+    config = tmp_path / 'run.json'
+    cfg.dump(str(config))
+    job = Job('run', config, work)
+    from mmcv import Config
+    stop_after_2 = Config(cfg._cfg_dict.to_dict())
+    stop_after_2.custom_hooks = [dict(type='ExitAfterIterHook', iteration=2, priority='LOWEST')]
+    stop_after_2.dump(str(tmp_path / 'stop.json'))
+    logs: list[str] = []
+    assert not run_sweep([Job('run', tmp_path / 'stop.json', work)], log=logs.append,
+                         train_args=['--device', 'cpu']).ok  # "pre-empted" after iteration 2
+    _truncate(str(work / 'iter_2.pth'))
+    result = run_sweep([job], log=logs.append, train_args=['--device', 'cpu'])
+    assert result.ok, logs
+    assert any('resuming (--resume-from auto' in line for line in logs)
+    assert json.loads((work / 'final_metrics.json').read_text())['iter'] == 3
