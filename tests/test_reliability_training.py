@@ -189,3 +189,16 @@ def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path)
     assert result.ok, logs
     assert any('resuming (--resume-from auto' in line for line in logs)
     assert json.loads((work / 'final_metrics.json').read_text())['iter'] == 3
+
+
+def test_a_cut_png_that_opencv_still_decodes_is_refused(tiny_data, tmp_path):  # noqa: F811
+    """OpenCV decodes some truncated PNGs without an error (the lower part is garbage)."""
+    import cv2
+    from mmseg.datasets.pipelines import LoadImageFromFile
+    src = _first(osp.join(tiny_data, 'cityscapes', 'leftImg8bit', 'train'), '.png')
+    cut = tmp_path / 'cut.png'
+    data = open(src, 'rb').read()
+    cut.write_bytes(data[:len(data) // 3])
+    assert cv2.imdecode(np.fromfile(str(cut), np.uint8), cv2.IMREAD_COLOR) is not None
+    with pytest.raises(CorruptFileError, match=r'cut\.png: cannot be decoded \(truncated PNG'):
+        LoadImageFromFile()(dict(img_prefix=str(tmp_path), img_info=dict(filename='cut.png')))

@@ -7,6 +7,7 @@ no file. Both are patched here (one documented patch, idempotent) to raise
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 import cv2
@@ -35,15 +36,31 @@ def _label_path(results: dict) -> str:
     return osp.join(results['seg_prefix'], name) if results.get('seg_prefix') else name
 
 
+def png_is_cut(path: str) -> bool:
+    """A PNG without its final IEND chunk: OpenCV decodes some cut files without an error,
+    giving an image whose lower part is garbage."""
+    if not path.lower().endswith('.png'):
+        return False
+    try:
+        with open(path, 'rb') as f:
+            f.seek(-12, os.SEEK_END)
+            return f.read(8) != b'\x00\x00\x00\x00IEND'
+    except OSError:
+        return True
+
+
 def _checked(call, path_of, key: str):
     def load(self, results: dict) -> dict:
+        path = path_of(results)
+        if png_is_cut(path):
+            raise CorruptFileError(path, 'truncated PNG: no IEND chunk')
         try:
             out = call(self, results)
         except (AttributeError, TypeError, ValueError, OSError, cv2.error) as error:
             # OpenCV returns None for an undecodable file; mmseg then fails on None.
-            raise CorruptFileError(path_of(results), f'{type(error).__name__}: {error}') from None
+            raise CorruptFileError(path, f'{type(error).__name__}: {error}') from None
         if out.get(key) is None:
-            raise CorruptFileError(path_of(results), 'no pixels decoded')
+            raise CorruptFileError(path, 'no pixels decoded')
         return out
 
     load._blv_uda_checked = True
