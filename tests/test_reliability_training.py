@@ -191,14 +191,18 @@ def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path)
     assert json.loads((work / 'final_metrics.json').read_text())['iter'] == 3
 
 
-def test_a_cut_png_that_opencv_still_decodes_is_refused(tiny_data, tmp_path):  # noqa: F811
-    """OpenCV decodes some truncated PNGs without an error (the lower part is garbage)."""
-    import cv2
+def test_a_cut_png_is_refused_even_by_a_lenient_decoder(tiny_data, tmp_path, monkeypatch):  # noqa: F811
+    """Some decoders (older OpenCV builds, PIL with LOAD_TRUNCATED_IMAGES) turn a cut PNG into
+    pixels without an error; the loader checks the IEND chunk itself."""
+    import mmcv
     from mmseg.datasets.pipelines import LoadImageFromFile
     src = _first(osp.join(tiny_data, 'cityscapes', 'leftImg8bit', 'train'), '.png')
     cut = tmp_path / 'cut.png'
     data = open(src, 'rb').read()
-    cut.write_bytes(data[:len(data) // 3])
-    assert cv2.imdecode(np.fromfile(str(cut), np.uint8), cv2.IMREAD_COLOR) is not None
+    cut.write_bytes(data[:-12])  # every pixel there, only the IEND chunk missing
+    monkeypatch.setattr(mmcv, 'imfrombytes', lambda *a, **k: np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(CorruptFileError, match=r'cut\.png: cannot be decoded \(truncated PNG'):
         LoadImageFromFile()(dict(img_prefix=str(tmp_path), img_info=dict(filename='cut.png')))
+    out = LoadImageFromFile()(dict(img_prefix=osp.dirname(src),
+                                   img_info=dict(filename=osp.basename(src))))
+    assert out['img'].shape == (4, 4, 3)  # a complete file goes through
