@@ -79,7 +79,8 @@ def load_class_counts(source: ClassCounts, num_classes: int | None = None) -> np
     else:
         counts = np.asarray(source, dtype=np.float64).reshape(-1)
         if num_classes is not None and counts.size != num_classes:
-            raise ValueError(f'class_counts has {counts.size} entries, num_classes is {num_classes}')
+            raise ValueError(f'class_counts has {counts.size} entries, num_classes is '
+                             f'{num_classes}')
     if counts.size == 0:
         raise ValueError('class_counts is empty')
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):

@@ -40,7 +40,8 @@ class BLVLoss(nn.Module):
                  avg_non_ignore: bool = False) -> None:
         super().__init__()
         if variation not in VARIATIONS:
-            raise ValueError(f'BLVLoss: unknown variation {variation!r}; choose one of {VARIATIONS}')
+            raise ValueError(f'BLVLoss: unknown variation {variation!r}; choose one of '
+                             f'{VARIATIONS}')
         if variation == 'gaussian' and sigma <= 0:
             raise ValueError(f'BLVLoss: sigma must be positive, got {sigma}')
         if 'loss' not in loss_name:
@@ -85,7 +86,8 @@ class BLVLoss(nn.Module):
         """Training-time logits: z + scale_k·|δ|, |δ| drawn independently per element."""
         if logits.dim() < 2 or logits.shape[1] != self.num_classes:
             raise ValueError(f'BLVLoss: logits have shape {tuple(logits.shape)}, expected '
-                             f'N×{self.num_classes}×...; class_counts must list one count per class')
+                             f'N×{self.num_classes}×...; class_counts must list one count '
+                             'per class')
         # The loss and its noise stay in fp32 under autocast.
         logits = logits.float()
         scale = self.offset_scale().view(1, -1, *([1] * (logits.dim() - 2)))

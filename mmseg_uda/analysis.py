@@ -121,7 +121,8 @@ def group_by_run(results: Iterable[Result]) -> dict[tuple[int, RunSpec], dict[in
         seeds = groups.setdefault((r.exp, r.spec), {})
         other = seeds.get(r.seed)
         if other is not None:
-            keep, drop = sorted((r, other), key=lambda x: (x.iter or 0, x.path.stat().st_mtime))[::-1]
+            newest_first = sorted((r, other), key=lambda x: (x.iter or 0, x.path.stat().st_mtime))
+            keep, drop = newest_first[::-1]
             warnings.warn(f'two results for one seed: using {keep.path}, ignoring {drop.path}',
                           stacklevel=2)
             r = keep
@@ -480,7 +481,8 @@ def plot_figure3(reports: Sequence[TableReport], out_dir: Path,
                          fontsize=9)
             fig.tight_layout()
             out_dir.mkdir(parents=True, exist_ok=True)
-            path = out_dir / f'fig3_exp{report.exp}_table{report.table.id}_{_slug(row.row.label)}.png'
+            name = f'fig3_exp{report.exp}_table{report.table.id}_{_slug(row.row.label)}.png'
+            path = out_dir / name
             fig.savefig(path, dpi=120)
             plt.close(fig)
             written.append(path)

@@ -246,7 +246,8 @@ class Experiment:
     # Image sizes: keyword arguments of mmseg_uda.datasets.scale_pipelines (source_scale,
     # target_scale, crop_size, test_scale); None keeps the data set's.
     pipeline_sizes: dict | None = None
-    data_scale: float | None = None  # the data's linear size vs the real sets' (adapt_to_data_scale)
+    # The data's linear size vs the real sets' (adapt_to_data_scale).
+    data_scale: float | None = None
 
 
 def _row(label: str, dataset: str, method: str, backbone: str, blv: BLVSetting | None = None,
@@ -267,7 +268,8 @@ def _main_table(table_id: int, dataset: str, paper_key: str, title: str) -> Tabl
         ('HRDA‡ (MiT-B5) w/ BLV', 'hrda', 'mitb5', blv, 'hrda_mitb5_blv'),
     )
     return Table(table_id, title, 'per_class', tuple(
-        _row(label, dataset, method, bb, b, (paper_key, key)) for label, method, bb, b, key in rows))
+        _row(label, dataset, method, bb, b, (paper_key, key))
+        for label, method, bb, b, key in rows))
 
 
 _T7_KEYS = {'gta2cs': 'gta_to_cityscapes', 'syn2cs': 'synthia_to_cityscapes_miou16'}

@@ -1,4 +1,4 @@
-"""Shared helpers of the data tests: a tiny generated data set, raw-label writers, dataset configs."""
+"""Helpers of the data tests: a tiny generated data set, raw-label writers, dataset configs."""
 from __future__ import annotations
 
 import os
@@ -111,7 +111,8 @@ class FakeSegDataset:
         from mmcv.parallel import DataContainer as DC
         self._torch, self._dc = torch, DC
         self.data_root, self.size, self.n = data_root, size, n
-        self.img_infos = [dict(filename=f'{i:05d}.png', ann=dict(seg_map=f'{i:05d}_labelTrainIds.png'))
+        self.img_infos = [dict(filename=f'{i:05d}.png',
+                               ann=dict(seg_map=f'{i:05d}_labelTrainIds.png'))
                           for i in range(n)]
         self.labels = labels or (lambda i, call: np.full((size, size), i % 19))
         self.loads: list[int] = []

@@ -134,7 +134,8 @@ class InterruptAfterIter(Hook):
 
 def make_runner(work_dir: Path, max_iters: int, model_cfg: dict | None = None,
                 max_keep_ckpts: int = -1, interval: int = 1, workers: int = 0,
-                interrupt_after: int | None = None) -> tuple[ResumableIterBasedRunner, torch.utils.data.DataLoader]:
+                interrupt_after: int | None = None
+                ) -> tuple[ResumableIterBasedRunner, torch.utils.data.DataLoader]:
     """A seeded ResumableIterBasedRunner training ``TinySelfSteppingModel(**model_cfg)`` with
     AdamW and poly+warmup LR on a RandomImages stream."""
     torch.manual_seed(0)

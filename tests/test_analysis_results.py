@@ -145,7 +145,8 @@ def test_markdown_cells_and_missing_seeds(sweep):
     assert 'mIoU16' in t4 and 'mIoU13' in t4 and 'Terrain' not in t4 and '| terrain' not in t4
     assert '- missing seeds of DAFormer† (R101): 2' in t4
     # headline table: paper tail = (39.5+49.6+60.0+44.4+46.8+56.8+0.0+17.8+44.3) / 9 = 39.91
-    assert '| DAFormer† (R101) | 9.3 ± 1.5 (3) | 55.9 | -46.6 | 12.3 ± 1.5 (3) | 39.9 | -27.6 |' in t3
+    assert ('| DAFormer† (R101) | 9.3 ± 1.5 (3) | 55.9 | -46.6 | 12.3 ± 1.5 (3) | 39.9 | -27.6 |'
+            in t3)
     assert '| Method | mIoU16 | paper | Δ | mIoU13 | paper | Δ | mIoU19 | paper | Δ |' in t4
 
 
@@ -227,7 +228,8 @@ def test_source_stats_found_through_the_runs_config(sweep, tmp_path):
 def test_cli_prints_tables_and_writes_json_and_plots(sweep, tmp_path, capsys):
     stats = _write_stats(tmp_path / 'stats' / 'sample_class_stats.json')
     out = tmp_path / 'out.json'
-    code = load_script('tools/analyze_results.py').main([str(sweep), '--exp', '40', '--json', str(out),
+    code = load_script('tools/analyze_results.py').main([
+        str(sweep), '--exp', '40', '--json', str(out),
                              '--plot', str(tmp_path / 'fig'), '--source-stats',
                              f'gta2cs={stats}'])
     printed = capsys.readouterr().out

@@ -58,7 +58,8 @@ def test_counts_from_stats_file_list_and_dict_formats(tmp_path):
     np.testing.assert_array_equal(counts, expected)
     as_dict = {s['file']: {k: v for k, v in s.items() if k != 'file'} for s in stats}
     (tmp_path / 'sample_class_stats_dict.json').write_text(json.dumps(as_dict))
-    np.testing.assert_array_equal(load_class_counts(tmp_path / 'sample_class_stats_dict.json'), expected)
+    np.testing.assert_array_equal(load_class_counts(tmp_path / 'sample_class_stats_dict.json'),
+                                  expected)
 
 
 def test_missing_stats_file_names_the_converter(tmp_path):

@@ -74,7 +74,8 @@ def test_json_configs_get_their_tuples_back(tmp_path):
     path.write_text(json.dumps(cfg))
     loaded = Config.fromfile(str(path))
     assert loaded.workflow == [('train', 1)]
-    assert loaded.pipeline[0].img_scale == (1280, 720) and loaded.pipeline[0].ratio_range == (0.5, 2.0)
+    assert loaded.pipeline[0].img_scale == (1280, 720)
+    assert loaded.pipeline[0].ratio_range == (0.5, 2.0)
     assert loaded.num_layers == [3, 6, 40, 3]  # lists of other keys stay lists
     for step in loaded.pipeline:  # mmseg asserts tuples here
         build_from_cfg(step, PIPELINES)

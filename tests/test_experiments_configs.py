@@ -116,7 +116,8 @@ def test_recipes(exp40):
             assert cfg['uda']['type'] == 'SourceOnly' and rcs is None
             continue
         uda = cfg['uda']
-        assert (uda['type'], uda['alpha'], uda['imnet_feature_dist_lambda']) == ('DACS', 0.999, 0.005)
+        assert (uda['type'], uda['alpha'], uda['imnet_feature_dist_lambda']) == \
+            ('DACS', 0.999, 0.005)
         assert uda['imnet_feature_dist_classes'] == [6, 7, 11, 12, 13, 14, 15, 16, 17, 18]
         assert (rcs['class_temp'], rcs['min_pixels']) == (0.01, 3000)
         if meta['method'] == 'hrda':
@@ -126,7 +127,8 @@ def test_recipes(exp40):
             assert uda['pseudo_weight_ignore_top'] == uda['pseudo_weight_ignore_bottom'] == 0
         else:
             assert rcs['min_crop_ratio'] == 0.5
-            assert (uda['pseudo_weight_ignore_top'], uda['pseudo_weight_ignore_bottom']) == (15, 120)
+            assert uda['pseudo_weight_ignore_top'] == 15
+            assert uda['pseudo_weight_ignore_bottom'] == 120
             assert 'crop_pseudo_margins' not in train['target']
 
 
@@ -145,7 +147,8 @@ def test_blv_wiring(exp40):
 
 
 def test_data_scale_adapts_pixel_counts_of_the_original_images(tmp_path):
-    _, config_dir = dry_run(tmp_path, '--seeds', '0', '--filter', r'gtaHR.*_blv6_s0$|gta2cs.*dlv2red_r101v1c_poly10warm_blv6_s0$',
+    _, config_dir = dry_run(tmp_path, '--seeds', '0', '--filter',
+                            r'gtaHR.*_blv6_s0$|gta2cs.*dlv2red_r101v1c_poly10warm_blv6_s0$',
                             '--data-scale', '0.125')
     r101, hrda = (json.loads(p.read_text()) for p in sorted(config_dir.glob('*.json')))
     assert hrda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 64
@@ -225,7 +228,8 @@ def test_every_config_builds_its_model(on_synthetic):
 
 def test_real_run_without_stats_names_the_converter(tmp_path):
     """Configs are written without data; training then stops before any run starts."""
-    with pytest.raises(SystemExit, match=r'run `python tools/convert_datasets/gta\.py .*nodata/gta'):
+    with pytest.raises(SystemExit,
+                       match=r'run `python tools/convert_datasets/gta\.py .*nodata/gta'):
         load_script('run_experiments.py').main(
             ['--exp', '40', '--seeds', '0', '--filter', r'gta2cs.*dlv2red.*_blv6_s0$',
              '--data-root', str(tmp_path / 'nodata'), '--work-root', str(tmp_path / 'work'),

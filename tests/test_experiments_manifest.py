@@ -66,7 +66,8 @@ def test_names_are_stable_and_readable():
     assert ('gtaHR2csHR_1024x1024_dacs_a999_fdthings_rcs001-20_cpl2_hrda1-512-01_daformer_sepaspp'
             '_sl_mitb5_poly10warm_blv6_s1') in runs
     assert 'syn2cs_512x512_source-only_dlv2red_r101v1c_poly10warm_s1' in runs
-    assert 'gta2cs_512x512_dacs_a999_fdthings_rcs001-05_cpl_dlv2red_r101v1c_poly10warm_blv6-novar_s1' in runs
+    assert ('gta2cs_512x512_dacs_a999_fdthings_rcs001-05_cpl_dlv2red_r101v1c_poly10warm_'
+            'blv6-novar_s1') in runs
     assert [r.name for r in plan(EXP40)] == [r.name for r in plan(EXP40)]
 
 

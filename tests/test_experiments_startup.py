@@ -1,4 +1,4 @@
-"""`run_experiments.py --startup-test` on synthetic data: real tools/train.py processes, 2 iterations."""
+"""`run_experiments.py --startup-test` on synthetic data: real tools/train.py runs, 2 iterations."""
 from __future__ import annotations
 
 import io

@@ -57,7 +57,8 @@ if [ "$1" = tools/check_env.py ]; then
   exit 0
 fi
 if [ "$1" = -m ] && [ "$2" = pip ]; then
-  echo "pip ${*:3} | CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-<unset>} MAX_JOBS=${MAX_JOBS-<unset>}" >> "$log"
+  cvd=${CUDA_VISIBLE_DEVICES-<unset>}
+  echo "pip ${*:3} | CUDA_VISIBLE_DEVICES=$cvd MAX_JOBS=${MAX_JOBS-<unset>}" >> "$log"
   prev=""
   for a in "$@"; do
     if [ "$prev" = -r ]; then sed "s/^/  req: /" "$a" >> "$log"; fi

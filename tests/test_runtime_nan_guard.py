@@ -12,7 +12,8 @@ from mmseg_uda.runtime import NonFiniteLossError, check_finite_losses
 def test_error_names_the_term_and_iteration_after_the_callback():
     calls = []
     losses = {'src.decode.loss_seg': 0.7, 'src.loss_imnet_feat_dist': torch.tensor([0.1, math.inf])}
-    with pytest.raises(NonFiniteLossError, match=r"'src.loss_imnet_feat_dist' is inf at iteration 41") as info:
+    with pytest.raises(NonFiniteLossError,
+                       match=r"'src.loss_imnet_feat_dist' is inf at iteration 41") as info:
         check_finite_losses(losses, 41, on_nonfinite=calls.append)
     assert calls == [info.value]
     assert (info.value.term, info.value.iteration) == ('src.loss_imnet_feat_dist', 41)

@@ -89,7 +89,8 @@ def print_table(rows: list[dict]) -> None:
     print('| model | config | crop | batch | device | params (M) | s / step | '
           'peak memory (MiB) | time vs DAFormer |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-    reference = {r['device']: r['step_s'] for r in rows if r['model'] == 'daformer' and 'step_s' in r}
+    reference = {r['device']: r['step_s'] for r in rows
+                 if r['model'] == 'daformer' and 'step_s' in r}
     for r in rows:
         if 'error' in r:
             print(f"| {r['model']} | failed: {r['error']} | | | {r['device']} | | | | |")

@@ -61,7 +61,8 @@ def check_mmcv(p: dict[str, str]) -> list[str]:
     torch_v = _version('torch')
     built_for = record.read_text().strip() if record and record.exists() else None
     if built_for != torch_v:
-        problems.append(f'mmcv-full was built against torch {built_for}, torch {torch_v} is installed')
+        problems.append(f'mmcv-full was built against torch {built_for}, torch {torch_v} is '
+                        'installed')
     try:
         import mmcv.ops  # noqa: F401  compiled extension, fails on an ABI mismatch
     except Exception as e:  # noqa: BLE001
@@ -112,7 +113,8 @@ def check_all(p: dict[str, str], keep_torch: bool = False) -> list[str]:
         import mmseg_uda  # noqa: F401
 
         if Path(blv_patches.__file__).resolve().parents[1] != REPO:
-            problems.append(f'blv_patches is imported from {blv_patches.__file__}, not this checkout')
+            problems.append(f'blv_patches is imported from {blv_patches.__file__}, not this '
+                            'checkout')
     except Exception as e:  # noqa: BLE001
         problems.append(f'the project is not installed in editable mode ({e})')
     return problems
@@ -162,7 +164,8 @@ def main() -> int:
                     help='accept the installed torch if mmcv-full 1.7.2 compiles against it')
     ap.add_argument('--gpu', action='store_true', help='also report what torch sees of the GPUs')
     ap.add_argument('--record-mmcv-build', action='store_true',
-                    help='record the installed torch version as the one mmcv-full was built against')
+                    help='record the installed torch version as the one mmcv-full was built '
+                         'against')
     ap.add_argument('--describe-mmcv', action='store_true',
                     help="print what the installed mmcv-full's ops were compiled for")
     args = ap.parse_args()

@@ -29,5 +29,6 @@ __all__ = [
     'broadcast_module_state', 'build_resumable_dataloader', 'capture_rng_state',
     'check_finite_losses', 'derive_seed', 'find_latest_checkpoint', 'fp32_outputs',
     'init_distributed', 'list_checkpoints', 'mean_over_ranks', 'prune_checkpoints',
-    'restore_rng_state', 'seeded_host_rng', 'shutdown_distributed', 'slurm_environment', 'sum_over_ranks',
+    'restore_rng_state', 'seeded_host_rng', 'shutdown_distributed', 'slurm_environment',
+    'sum_over_ranks',
 ]

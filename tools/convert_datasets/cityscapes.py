@@ -1,4 +1,4 @@
-"""Convert Cityscapes labels to the 19 Cityscapes train ids and write rare-class-sampling statistics.
+"""Convert Cityscapes labels to the 19 Cityscapes train ids; write rare-class-sampling statistics.
 
 Reads DATA_ROOT/{leftImg8bit,gtFine}/{train,val}/CITY/ (labels: *_gtFine_labelIds.png).
 Writes *_labelTrainIds.png beside each label, and sample_class_stats.json,

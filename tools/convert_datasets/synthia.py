@@ -1,4 +1,4 @@
-"""Convert SYNTHIA RAND-CITYSCAPES labels to the 19 Cityscapes train ids and write rare-class-sampling statistics.
+"""Convert SYNTHIA RAND-CITYSCAPES labels to the 19 Cityscapes train ids; write RCS statistics.
 
 Reads DATA_ROOT/RGB/*.png and DATA_ROOT/GT/LABELS/*.png (16-bit, class id in the first channel).
 Writes *_labelTrainIds.png beside each label, and sample_class_stats.json,

@@ -126,8 +126,8 @@ def _background(scene: Scene, style: Style, W: int, H: int, noise: Noise, geo_no
     cam = scene.cam
     dx = np.broadcast_to(((np.arange(W, dtype=np.float32) + 0.5 - cam.vp_x) / cam.focal)[None],
                          (H, W))
-    dy = np.broadcast_to(((cam.horizon - np.arange(H, dtype=np.float32) - 0.5) / cam.focal)[:, None],
-                         (H, W))
+    rows = np.arange(H, dtype=np.float32)
+    dy = np.broadcast_to(((cam.horizon - rows - 0.5) / cam.focal)[:, None], (H, W))
     inf = np.float32(np.inf)
     with np.errstate(divide='ignore', invalid='ignore'):
         z_ground = np.where(dy < -1e-4, cam.height / -dy, inf).astype(np.float32)
@@ -400,9 +400,11 @@ class Painter:
         hip = (seat_u, seat_v + 0.05)
         shoulder = (seat_u + 0.25 * f, seat_v + 0.65)
         self.poly([(hip[0] - 0.13, hip[1]), (hip[0] + 0.13, hip[1]),
-                   (shoulder[0] + 0.15, shoulder[1]), (shoulder[0] - 0.15, shoulder[1])], top, RIDER)
+                   (shoulder[0] + 0.15, shoulder[1]), (shoulder[0] - 0.15, shoulder[1])],
+                  top, RIDER)
         self.line(hip, (seat_u + 0.3 * f, seat_v - 0.2), 0.13, trousers, RIDER)
-        self.line((seat_u + 0.3 * f, seat_v - 0.2), (seat_u + 0.15 * f, 0.25), 0.11, trousers, RIDER)
+        self.line((seat_u + 0.3 * f, seat_v - 0.2), (seat_u + 0.15 * f, 0.25), 0.11, trousers,
+                  RIDER)
         self.line(shoulder, (seat_u + 0.6 * f, seat_v + 0.25), 0.09, top, RIDER)
         self.disc(shoulder[0] + 0.05 * f, shoulder[1] + 0.17, 0.11, skin, RIDER)
 

@@ -34,7 +34,8 @@ class ASPPFusion(nn.Module):
         return self.bottleneck(torch.cat(self.branches(x), dim=1))
 
 
-def build_fusion(fusion_cfg: dict, in_channels: int, channels: int, conv_cfg, norm_cfg) -> nn.Module:
+def build_fusion(fusion_cfg: dict, in_channels: int, channels: int, conv_cfg,
+                 norm_cfg) -> nn.Module:
     """The DAFormer fusion: ``aspp`` (the decoder) or ``conv`` (HRDA's scale-attention head)."""
     cfg = dict(fusion_cfg)
     kind = cfg.pop('type')

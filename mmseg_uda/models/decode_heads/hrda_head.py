@@ -1,4 +1,4 @@
-"""HRDA's multi-resolution head: a shared decoder on context and detail, fused by scale attention."""
+"""HRDA's multi-resolution head: one decoder on context and detail, fused by scale attention."""
 from __future__ import annotations
 
 import copy

@@ -24,8 +24,9 @@ class StrongAugmentation:
     ``random``, with DAFormer's draws and comparisons; the jitter factors and the order of
     its four operations (kornia, torch's global RNG) and the blur σ ~ U(``blur_sigma``)
     (numpy) are drawn per image, as DAFormer's per-image ``strong_transform`` does. Jitter
-    works on the denormalised [0, 1] image with kornia's ``ColorJiggle``, which keeps kornia 0.5.8's ``ColorJitter`` semantics (additive brightness,
-    hue in turns) that DAFormer used; kornia ≥0.6's ``ColorJitter`` follows torchvision instead.
+    works on the denormalised [0, 1] image with kornia's ``ColorJiggle``, which keeps kornia
+    0.5.8's ``ColorJitter`` semantics (additive brightness, hue in turns) that DAFormer used;
+    kornia ≥0.6's ``ColorJitter`` follows torchvision instead.
     The input is never modified in place.
     """
 

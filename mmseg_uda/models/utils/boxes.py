@@ -50,7 +50,8 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 
 def sample_crop_box(img_size: Sequence[int], crop_size: int | Sequence[int],
                     divisible: int = 1) -> Box:
-    """A uniformly random ``crop_size`` window inside ``img_size`` with offsets ``% divisible == 0``.
+    """A uniformly random ``crop_size`` window inside ``img_size`` whose offsets are multiples of
+    ``divisible``.
 
     Drawn from torch's global CPU generator, so ``torch.manual_seed`` (mmseg's
     ``set_random_seed``) makes the sequence of boxes reproducible across runs and resumes.
