@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         hours = estimate_gpu_hours(runs)
         if hours:
-            print(f'estimated cost: {hours:.0f} GPU-hours on the anchors\' GPUs '
+            print(f'estimated cost: {hours:.0f} GPU-hours on the GPUs of lhoyer/HRDA#14 '
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
         return 0
     check_class_stats(configs)

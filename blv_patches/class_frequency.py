@@ -13,7 +13,8 @@ ClassCounts = Union[Sequence[float], np.ndarray, str, os.PathLike]
 
 # How c_k is computed. 'paper' is Eq. 3: c_k = log(sum_j q_j / q_k). 'released_v1' is the
 # formula of the first released BLV commit, c_k = log(max_j q_j / q_k), which gives the most
-# frequent class no variation at all (anchors §8 (a)).
+# frequent class no variation at all (grantword8/BLV before its 'Fix blv_loss.py bug' commit;
+# BLV#4).
 SCALE_FORMULAS = ('paper', 'released_v1')
 
 _CONVERTER_HINT = {

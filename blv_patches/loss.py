@@ -45,7 +45,7 @@ class BLVLoss(nn.Module):
         if variation == 'gaussian' and sigma <= 0:
             raise ValueError(f'BLVLoss: sigma must be positive, got {sigma}')
         if 'loss' not in loss_name:
-            # mmseg's _parse_losses only sums keys containing 'loss' (anchors §8 (c)).
+            # mmseg >= 0.23's BaseSegmentor._parse_losses only sums keys containing 'loss'.
             raise ValueError(f'BLVLoss: loss_name {loss_name!r} must contain "loss", '
                              'or mmseg leaves it out of the total loss')
         self.sigma = float(sigma)

@@ -168,7 +168,8 @@ DATASETS: dict[str, DatasetRecipe] = {
                             'uda_synthiaHR_to_cityscapesHR_1024x1024.py', blv_sigma=4.0),
 }
 
-# schedules/adamw.py trains the decode head(s) at 10x the encoder's lr (anchors §6). MiT also
+# schedules/adamw.py trains the decode head(s) at 10x the encoder's lr (DAFormer's
+# configs/_base_/schedules/adamw.py, lhoyer/DAFormer e6f6e041). MiT also
 # exempts its position blocks and norms from weight decay; ResNet does not (BN weights decay).
 _MIT_PARAMWISE = dict(optimizer=dict(paramwise_cfg=dict(custom_keys=dict(
     pos_block=dict(decay_mult=0.0), norm=dict(decay_mult=0.0)))))
@@ -213,14 +214,15 @@ METHODS: dict[str, MethodRecipe] = {
                          merged(_rcs(2.0), _PLCROP_V2)),
 }
 
-# The paper's schedule (anchors §6) is schedules/poly10warm.py: 40k iterations, evaluation every
-# 4k. DAFormer keeps only the final checkpoint; one at every evaluation lets a pre-empted run
-# resume (max_keep_ckpts=1 keeps the disk use of one).
+# The paper's schedule (DAFormer's poly10warm, lhoyer/DAFormer e6f6e041) is
+# schedules/poly10warm.py: 40k iterations, evaluation every 4k. DAFormer keeps only the final
+# checkpoint; one at every evaluation lets a pre-empted run resume, and poly10warm.py's
+# max_keep_ckpts=2 keeps the newest two (one spare if the newest is cut by a crash).
 PAPER_SCHEDULE = dict(checkpoint_config=dict(interval=4000))
 SCHEDULE_NAME = 'poly10warm'
 COMMON_BASES = ('schedules/adamw.py', 'schedules/poly10warm.py', 'default_runtime.py')
 
-# GPU-hours per 40k-iteration run on the anchors' GPUs (§10): DAFormer-MiT-B5 16 h on an
+# GPU-hours per 40k-iteration run on the GPUs reported in lhoyer/HRDA#14: DAFormer-MiT-B5 16 h on an
 # RTX 2080 Ti, HRDA 32 h on a Titan RTX. DLv2-R101 is not reported: we assume DAFormer's cost;
 # source-only skips the teacher, ImageNet and mixed passes (3 of 8 forward-equivalents).
 GPU_HOURS = {

@@ -89,7 +89,7 @@ def test_recipes(exp40):
         source_root = {'gta2cs': 'data/gta/', 'syn2cs': 'data/synthia/'}[meta['dataset']]
         assert train['source']['data_root'] == source_root, name
         assert train['target']['data_root'] == cfg['data']['val']['data_root'] == 'data/cityscapes/'
-        # anchors §6: AdamW 6e-5, head x10, poly with 1500 warmup iterations, 40k x batch 2
+        # DAFormer's recipe: AdamW 6e-5, head x10, poly with 1500 warmup iterations, 40k x batch 2
         opt = cfg['optimizer']
         assert (opt['type'], opt['lr'], opt['weight_decay']) == ('AdamW', 6e-05, 0.01)
         keys = opt['paramwise_cfg']['custom_keys']

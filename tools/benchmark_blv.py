@@ -21,7 +21,8 @@ from mmseg.models.losses import CrossEntropyLoss
 import mmseg_uda  # noqa: F401  (registers BLVLoss, applies compat)
 from blv_patches import BLVLoss
 
-# GTA5 class pixel counts (anchors §8 (d), car corrected); any long-tailed counts would do.
+# GTA5 class pixel counts (the released BLV configs' list, car's leading digit restored); any
+# long-tailed counts would do.
 GTA_COUNTS = [16099193283, 4155428633, 8478285320, 925367586, 317481282, 531401266, 67288808,
               40463971, 3810296251, 1074861777, 6784666433, 181828023, 15321782, 1259269812,
               564950248, 184638969, 32522117, 15799033, 2718199]
@@ -29,7 +30,7 @@ GTA_COUNTS = [16099193283, 4155428633, 8478285320, 925367586, 317481282, 5314012
 
 class HostSampledBLV(BLVLoss):
     """BLV as the released code samples it: Normal(0, σ) drawn on the host, then copied to
-    the logits' device, clamped and made absolute (anchors §8)."""
+    the logits' device, clamped and made absolute (grantword8/BLV e08cc6cb, blv_loss.py)."""
 
     def perturb(self, logits: torch.Tensor) -> torch.Tensor:
         noise = torch.distributions.Normal(0.0, self.sigma).sample(logits.shape)

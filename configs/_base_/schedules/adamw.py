@@ -1,4 +1,5 @@
-# AdamW as in DAFormer/HRDA (anchors §6). The decode head trains at 10x the encoder's lr;
+# AdamW as in DAFormer/HRDA (lhoyer/DAFormer e6f6e041, configs/_base_/schedules/adamw.py).
+# The decode head trains at 10x the encoder's lr;
 # MiT configs also set paramwise_cfg.custom_keys pos_block/norm to decay_mult=0.
 optimizer = dict(
     type='AdamW',

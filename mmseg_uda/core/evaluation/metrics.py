@@ -10,7 +10,8 @@ import torch
 from .confusion import mean_iou
 
 # SYNTHIA has no terrain (9), truck (14) or train (16): mIoU16 leaves them out, mIoU13 also
-# leaves out wall (3), fence (4) and pole (5) (anchors §5, Validation).
+# leaves out wall (3), fence (4) and pole (5) (the SYNTHIA→Cityscapes protocol of the DAFormer
+# and HRDA papers).
 SYNTHIA_ABSENT = (9, 14, 16)
 SYNTHIA_13_ALSO_ABSENT = (3, 4, 5)
 MIOU16_CLASSES = tuple(c for c in range(19) if c not in SYNTHIA_ABSENT)

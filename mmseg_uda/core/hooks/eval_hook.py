@@ -17,8 +17,9 @@ FINAL_METRICS = 'final_metrics.json'
 
 def final_metrics_record(summary: Mapping[str, Any], iteration: int,
                          exp_meta: Mapping | None) -> dict:
-    """The ``final_metrics.json`` content (ARCHITECTURE.md): exp_meta, iter, per-class IoU and
-    the mIoUs, all IoUs in percent (null for a class absent from labels and predictions)."""
+    """The ``final_metrics.json`` content (the results contract in docs/experiments.md):
+    exp_meta, iter, per-class IoU and the mIoUs, all IoUs in percent (null for a class absent
+    from labels and predictions)."""
     return {'exp_meta': dict(exp_meta) if exp_meta is not None else None,
             'iter': int(iteration), **summary}
 
