@@ -16,6 +16,9 @@ ClassCounts = Union[Sequence[float], np.ndarray, str, os.PathLike]
 # frequent class no variation at all (grantword8/BLV before its 'Fix blv_loss.py bug' commit;
 # BLV#4).
 SCALE_FORMULAS = ('paper', 'released_v1')
+# The converters' per-image class statistics (tools/convert_datasets/*.py), read by BLV and by
+# rare class sampling.
+STATS_FILE = 'sample_class_stats.json'
 
 _CONVERTER_HINT = {
     'gta': 'tools/convert_datasets/gta.py',
@@ -42,7 +45,7 @@ def read_class_stats(path: str | os.PathLike, num_classes: int = 19) -> np.ndarr
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f'BLV class statistics not found: {path}. It is written by the dataset converter; '
+            f'class statistics not found: {path}. It is written by the dataset converter; '
             f'run `{_converter_for(path)}` first.')
     try:
         with open(path) as f:

@@ -25,6 +25,7 @@ from typing import Any
 from mmcv import Config
 
 from blv_patches import apply_blv
+from blv_patches.class_frequency import STATS_FILE
 
 from .datasets import scale_pipelines
 
@@ -32,7 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE_DIR = REPO_ROOT / 'configs' / '_base_'
 GENERATED_DIR = REPO_ROOT / 'configs' / 'generated'
 WORK_DIRS = Path('work_dirs')  # relative to the repository root, where runs execute
-STATS_FILE = 'sample_class_stats.json'
 
 
 def merged(*parts: dict) -> dict:

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from blv_patches.class_frequency import STATS_FILE
+
 from ..fileio import atomic_write, remove_stale_temp_files, write_json_atomic  # noqa: F401
 from .label_maps import IGNORE_INDEX, id_lut
 
@@ -167,7 +169,7 @@ def save_class_stats(out_dir: str, sample_class_stats: Sequence[dict]) -> None:
     for file, stats in stats_dict.items():
         for c, n in stats.items():
             samples_with_class.setdefault(c, []).append([file, n])
-    write_json_atomic(list(sample_class_stats), osp.join(out_dir, 'sample_class_stats.json'))
+    write_json_atomic(list(sample_class_stats), osp.join(out_dir, STATS_FILE))
     write_json_atomic(stats_dict, osp.join(out_dir, 'sample_class_stats_dict.json'))
     write_json_atomic(samples_with_class, osp.join(out_dir, 'samples_with_class.json'))
 

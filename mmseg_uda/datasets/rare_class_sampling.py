@@ -11,7 +11,8 @@ import os.path as osp
 
 import numpy as np
 
-STATS_FILE = 'sample_class_stats.json'
+from blv_patches.class_frequency import STATS_FILE, read_class_stats
+
 SAMPLES_FILE = 'samples_with_class.json'
 
 
@@ -23,16 +24,6 @@ def _load_json(data_root: str, name: str):
             f'writes. Run python tools/convert_datasets/<gta|synthia>.py {data_root}')
     with open(path) as f:
         return json.load(f)
-
-
-def class_pixel_counts(sample_class_stats: list[dict]) -> dict[int, int]:
-    """Total pixels per train id over all images (classes with pixels only)."""
-    counts: dict[int, int] = {}
-    for stats in sample_class_stats:
-        for key, n in stats.items():
-            if key != 'file':
-                counts[int(key)] = counts.get(int(key), 0) + int(n)
-    return {c: n for c, n in sorted(counts.items()) if n > 0}
 
 
 def class_probabilities(counts: dict[int, int], temperature: float
@@ -57,7 +48,9 @@ class RareClassSampler:
     def __init__(self, data_root: str, seg_map_names: list[str], min_pixels: int,
                  class_temp: float, min_crop_ratio: float):
         self.min_pixels, self.min_crop_ratio = min_pixels, min_crop_ratio
-        counts = class_pixel_counts(_load_json(data_root, STATS_FILE))
+        # The one reader of the statistics (with its checks), shared with BLV.
+        per_class = read_class_stats(osp.join(data_root, STATS_FILE))
+        counts = {c: int(n) for c, n in enumerate(per_class) if n > 0}
         self.classes, self.probs = class_probabilities(counts, class_temp)
         index_of = {osp.basename(name): i for i, name in enumerate(seg_map_names)}
         samples = _load_json(data_root, SAMPLES_FILE)
