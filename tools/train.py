@@ -40,7 +40,12 @@ from mmseg_uda.apis import train_uda  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
 from mmseg_uda.config_check import check_config, check_option_keys  # noqa: E402
 from mmseg_uda.models.uda import build_train_model  # noqa: E402
-from mmseg_uda.runtime import derive_seed, init_distributed, shutdown_distributed  # noqa: E402
+from mmseg_uda.runtime import (  # noqa: E402
+    derive_seed,
+    init_distributed,
+    is_main_process,
+    shutdown_distributed,
+)
 from mmseg_uda.runtime.device import configure_fp32_math  # noqa: E402
 
 
@@ -99,7 +104,7 @@ def log_to_file(logger: logging.Logger, path: str) -> None:
     for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
         logger.removeHandler(handler)
         handler.close()
-    if get_dist_info()[0] != 0:
+    if not is_main_process():
         return
     handler = logging.FileHandler(path, 'w')
     handler.setFormatter(logging.Formatter('%(asctime)s - %(name)s - %(levelname)s - %(message)s'))

@@ -10,10 +10,14 @@ from .dist import (
     broadcast_buffers,
     broadcast_module_state,
     init_distributed,
+    is_distributed,
+    is_loss_key,
+    is_main_process,
     mean_over_ranks,
     shutdown_distributed,
     slurm_environment,
     sum_over_ranks,
+    total_loss,
 )
 from .hooks import AtomicCheckpointHook
 from .nan_guard import NonFiniteLossError, check_finite_losses
@@ -28,7 +32,8 @@ __all__ = [
     'TrainStepper', 'atomic_save', 'average_gradients', 'broadcast_buffers',
     'broadcast_module_state', 'build_resumable_dataloader', 'capture_rng_state',
     'check_finite_losses', 'derive_seed', 'find_latest_checkpoint', 'fp32_outputs',
-    'init_distributed', 'list_checkpoints', 'mean_over_ranks', 'prune_checkpoints',
+    'init_distributed', 'is_distributed', 'is_loss_key', 'is_main_process', 'list_checkpoints',
+    'mean_over_ranks', 'prune_checkpoints',
     'restore_rng_state', 'seeded_host_rng', 'shutdown_distributed', 'slurm_environment',
-    'sum_over_ranks',
+    'sum_over_ranks', 'total_loss',
 ]

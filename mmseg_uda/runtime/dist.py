@@ -11,6 +11,7 @@ import os
 import subprocess
 import zlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -110,7 +111,23 @@ def default_backend() -> str:
 
 
 def is_distributed() -> bool:
-    return get_dist_info()[1] > 1
+    """Whether this process is one of several in a process group (collectives needed)."""
+    return dist.is_available() and dist.is_initialized() and get_dist_info()[1] > 1
+
+
+def is_main_process() -> bool:
+    """Rank 0, or the only process: the one that writes files and prints."""
+    return get_dist_info()[0] == 0
+
+
+def is_loss_key(key: str) -> bool:
+    """mmseg's rule: the total loss is the sum of the log entries whose key contains 'loss'."""
+    return 'loss' in key
+
+
+def total_loss(logs) -> Any:
+    """The sum of the loss entries of ``logs`` (mmseg's rule, :func:`is_loss_key`)."""
+    return sum(v for k, v in logs.items() if is_loss_key(k))
 
 
 def broadcast_module_state(module: torch.nn.Module, src: int = 0) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 import sys
 
-from mmcv.runner import HOOKS, CheckpointHook, Hook, get_dist_info
+from mmcv.runner import HOOKS, CheckpointHook, Hook
 
 from .checkpoint import prune_checkpoints, remove_stale_temp_files
+from .dist import is_main_process
 
 
 @HOOKS.register_module()
@@ -30,13 +31,13 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_run(self, runner) -> None:
         super().before_run(runner)
-        if get_dist_info()[0] == 0:
+        if is_main_process():
             remove_stale_temp_files(self.out_dir)
 
     def _save_checkpoint(self, runner) -> None:  # not master_only: see the class docstring
         path = runner.save_checkpoint(self.out_dir, save_optimizer=self.save_optimizer,
                                       **self.args)
-        if get_dist_info()[0] != 0:
+        if not is_main_process():
             return
         if runner.meta is not None:
             runner.meta.setdefault('hook_msgs', dict())['last_ckpt'] = path

@@ -34,6 +34,7 @@ from mmcv.runner import RUNNERS, CheckpointHook, IterBasedRunner, get_dist_info
 from mmcv.runner.checkpoint import weights_to_cpu
 
 from .checkpoint import atomic_save, update_latest_link
+from .dist import is_main_process
 from .nan_guard import NonFiniteLossError
 from .rng import capture_rng_state, restore_rng_state
 from .sampler import ResumableInfiniteSampler
@@ -94,7 +95,7 @@ class ResumableIterBasedRunner(IterBasedRunner):
               save_optimizer: bool = True, create_symlink: bool = True) -> str:
         training_state = dict(iter=completed, rng=_gather(rng), sampler=self._sampler_state(),
                               model=self._module_training_state())
-        if get_dist_info()[0] != 0:
+        if not is_main_process():
             return path
         meta = dict(meta or {})
         meta.update(self.meta or {})

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 
+from mmseg_uda.runtime.dist import is_distributed
+
 
 class ConfusionMatrix:
     """A C×C matrix of pixel counts, rows = ground truth, columns = prediction.
@@ -37,7 +39,7 @@ class ConfusionMatrix:
 
     def all_reduce(self) -> None:
         """Sum the matrices of all ranks (each rank must have seen disjoint images)."""
-        if dist.is_available() and dist.is_initialized():
+        if is_distributed():
             dist.all_reduce(self.matrix)
 
     def iou(self) -> torch.Tensor:

@@ -8,7 +8,12 @@ from typing import Any
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
 from mmseg_uda.fileio import write_json_atomic
-from mmseg_uda.runtime import broadcast_buffers, capture_rng_state, restore_rng_state
+from mmseg_uda.runtime import (
+    broadcast_buffers,
+    capture_rng_state,
+    is_main_process,
+    restore_rng_state,
+)
 
 from ..evaluation import format_iou_table, stream_evaluate, summarize_iou, unwrap
 
@@ -55,7 +60,7 @@ class StreamingEvalHook(Hook):
     def after_run(self, runner) -> None:
         if self.last_iter != runner.iter:  # e.g. resumed from the final checkpoint
             self.evaluate(runner, runner.iter)
-        if get_dist_info()[0] == 0:
+        if is_main_process():
             path = osp.join(runner.work_dir, FINAL_METRICS)
             write_json_atomic(final_metrics_record(self.last_summary, runner.iter,
                                                    self.exp_meta), path)

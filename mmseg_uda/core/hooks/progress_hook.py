@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from mmcv.runner import HOOKS, Hook, get_dist_info
+from mmcv.runner import HOOKS, Hook
 from tqdm import tqdm
+
+from mmseg_uda.runtime import is_main_process
 
 
 @HOOKS.register_module()
@@ -20,7 +22,7 @@ class ProgressBarHook(Hook):
         self.bar: tqdm | None = None
 
     def before_run(self, runner) -> None:
-        if get_dist_info()[0] != 0:
+        if not is_main_process():
             return
         interactive = sys.stderr.isatty()
         self.bar = tqdm(total=runner.max_iters, initial=runner.iter, desc='train', unit='it',

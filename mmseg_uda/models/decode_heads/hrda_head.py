@@ -12,6 +12,8 @@ from mmseg.models.builder import HEADS, build_head
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.ops import resize
 
+from mmseg_uda.runtime import is_loss_key
+
 from ..utils.boxes import Box, boxes_mask, merge_windows
 
 _BASE_HEAD_ARGS = frozenset(inspect.signature(BaseDecodeHead.__init__).parameters) - {'self'}
@@ -166,4 +168,4 @@ class HRDAHead(BaseDecodeHead):
     @staticmethod
     def _weighted(losses: dict, weight: float) -> dict:
         """Scale the loss terms (keys with 'loss', as mmseg sums them), not the metrics."""
-        return {k: v * weight if 'loss' in k else v for k, v in losses.items()}
+        return {k: v * weight if is_loss_key(k) else v for k, v in losses.items()}

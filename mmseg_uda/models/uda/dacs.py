@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 from mmcv.utils import print_log
 from mmseg.core import add_prefix
 
 from blv_patches import BLVLoss
+from mmseg_uda.runtime import is_main_process, total_loss
 
 from .augment import StrongAugmentation
 from .builder import UDA
@@ -186,7 +186,7 @@ class DACS(UDAWrapper):
         self.train_on_mixed(mixed, img_metas, logs)
         if self.pseudo_class_counter is not None:
             self.update_blv_class_frequency(pseudo_label)
-        logs['loss'] = sum(v for k, v in logs.items() if 'loss' in k)
+        logs['loss'] = total_loss(logs)
         if self._is_debug_iteration():
             self.save_debug_images(img, gt_semantic_seg, target_img, pseudo_label, mixed,
                                    img_metas[0]['img_norm_cfg'])
@@ -303,7 +303,7 @@ class DACS(UDAWrapper):
     def _is_debug_iteration(self) -> bool:
         if not self.debug_img_interval or self.debug_dir is None:
             return False
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        if not is_main_process():
             return False
         return self.local_iter % self.debug_img_interval == 0
 

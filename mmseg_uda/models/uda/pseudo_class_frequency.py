@@ -5,6 +5,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from mmseg_uda.runtime import is_distributed
+
 
 class PseudoLabelClassCounter(nn.Module):
     """Counts pseudo-label pixels per class on the device, window by window.
@@ -25,7 +27,7 @@ class PseudoLabelClassCounter(nn.Module):
     def pop(self) -> torch.Tensor:
         """The window's counts (summed over DDP ranks, so every rank agrees); then reset."""
         counts = self.counts.clone()
-        if dist.is_available() and dist.is_initialized():
+        if is_distributed():
             dist.all_reduce(counts)
         self.counts.zero_()
         return counts

@@ -10,7 +10,14 @@ from mmseg.models.builder import build_segmentor
 from mmseg.models.segmentors import BaseSegmentor
 from torch.optim import Optimizer
 
-from mmseg_uda.runtime import TrainStepper, check_finite_losses, fp32_outputs
+from mmseg_uda.runtime import (
+    TrainStepper,
+    check_finite_losses,
+    fp32_outputs,
+    is_distributed,
+    is_loss_key,
+    total_loss,
+)
 
 
 def parse_losses(losses: Mapping) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -28,12 +35,10 @@ def parse_losses(losses: Mapping) -> tuple[torch.Tensor, dict[str, torch.Tensor]
         else:
             raise TypeError(f'loss {key!r} is a {type(value).__name__}, not a tensor or a '
                             'list of tensors')
-    terms = [v for k, v in logs.items() if 'loss' in k]
-    if not terms:
+    if not any(is_loss_key(k) for k in logs):
         raise ValueError(f'no loss in {sorted(losses)}: mmseg sums the keys that contain '
                          '"loss"; check the decode head\'s loss_decode.loss_name')
-    loss = sum(terms)
-    return loss, {k: v.detach() for k, v in logs.items()}
+    return total_loss(logs), {k: v.detach() for k, v in logs.items()}
 
 
 def scalars_to_host(logs: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
@@ -45,7 +50,7 @@ def scalars_to_host(logs: Mapping[str, torch.Tensor | float]) -> dict[str, float
     device = tensors[0].device
     stacked = torch.stack([torch.as_tensor(logs[k], dtype=torch.float32, device=device)
                            .reshape(()) for k in keys])
-    if dist.is_available() and dist.is_initialized():
+    if is_distributed():
         dist.all_reduce(stacked.div_(dist.get_world_size()))
     return dict(zip(keys, stacked.tolist()))
 
@@ -133,7 +138,8 @@ class UDAWrapper(BaseSegmentor):
         optimizer.zero_grad(set_to_none=True)
         logs = self.forward_train(**data_batch)
         log_vars = scalars_to_host(logs)
-        check_finite_losses({k: v for k, v in log_vars.items() if 'loss' in k}, self.local_iter)
+        check_finite_losses({k: v for k, v in log_vars.items() if is_loss_key(k)},
+                            self.local_iter)
         self.optimizer_step(optimizer)
         self.after_optimizer_step()
         self.local_iter += 1
