@@ -14,7 +14,7 @@ from mmcv.parallel.scatter_gather import scatter_kwargs
 from mmseg.models.losses import accuracy
 
 from mmseg_uda import compat
-from mmseg_uda.models.decode_heads.seg_weight import pixel_accuracy
+from mmseg_uda.models.decode_heads.patch_mmseg_heads import pixel_accuracy
 from mmseg_uda.runtime import dist as rdist
 from mmseg_uda.runtime import rng
 from mmseg_uda.runtime.device import DeviceUnavailableError, resolve_device

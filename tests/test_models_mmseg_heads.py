@@ -1,6 +1,6 @@
 """Every mmseg decode head still trains with the project imported, with mmseg's own losses.
 
-The project patches ``BaseDecodeHead`` once (``models/decode_heads/seg_weight.py``) to accept
+The project patches ``BaseDecodeHead`` once (``models/decode_heads/patch_mmseg_heads.py``) to accept
 per-pixel weights. Each head of mmseg 0.30's zoo is built from the zoo's own model config
 (``mmseg/.mim/configs``; SyncBN replaced by BN for one CPU process), fed small random features of
 the channels it expects, and trained one step with the patch and with mmseg's original methods:
@@ -22,7 +22,7 @@ from mmcv import Config, ConfigDict
 from mmseg.models.builder import HEADS, build_head
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
-from mmseg_uda.models.decode_heads import seg_weight as patch
+from mmseg_uda.models.decode_heads import patch_mmseg_heads as patch
 
 ZOO = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs')
 OURS = {'DAFormerHead', 'DLV2Head', 'HRDAHead'}  # tested in test_models_*.py

@@ -111,7 +111,7 @@ def fp32_outputs(segmentor: torch.nn.Module) -> list[torch.utils.hooks.Removable
     Everything computed from these outputs then runs in fp32: HRDA's fusion, the losses and
     BLV's noise, the teacher's resize, softmax and threshold. Inference reaches the hooks too,
     because ``BaseDecodeHead.forward_test`` calls the head as a module
-    (``models/decode_heads/seg_weight.py``). The hooks are module-level functions, so
+    (``models/decode_heads/patch_mmseg_heads.py``). The hooks are module-level functions, so
     ``copy.deepcopy`` (the EMA teacher) keeps them.
     """
     from mmseg.models.decode_heads.decode_head import BaseDecodeHead
