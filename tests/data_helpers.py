@@ -7,12 +7,10 @@ import shutil
 
 import cv2
 import numpy as np
-import pytest
 from mmcv import Config
 from PIL import Image
 
-from mmseg_uda.datasets.conversion import convert_cityscapes, convert_gta, convert_synthia
-from mmseg_uda.datasets.synthetic import SCALES, generate
+from mmseg_uda.datasets.synthetic import SCALES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATASET_CONFIGS = {
@@ -24,18 +22,6 @@ DATASET_CONFIGS = {
 TINY = SCALES['tiny']
 IMG_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 IMG_STD = np.array([58.395, 57.12, 57.375], np.float32)
-
-
-@pytest.fixture(scope='session')
-def tiny_data(tmp_path_factory) -> str:
-    """Root of a tiny generated data set (gta/, synthia/, cityscapes/), converted. Read-only:
-    tests that change files work on a copy (``copy_domain``)."""
-    root = str(tmp_path_factory.mktemp('synthetic'))
-    generate(root, seed=0, spec=TINY)
-    convert_gta(osp.join(root, 'gta'))
-    convert_synthia(osp.join(root, 'synthia'))
-    convert_cityscapes(osp.join(root, 'cityscapes'))
-    return root
 
 
 def copy_domain(tiny_root: str, domain: str, dst: str) -> str:

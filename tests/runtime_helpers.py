@@ -14,7 +14,6 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -30,16 +29,6 @@ from mmseg_uda.runtime import (
 )
 
 TESTS = Path(__file__).parent
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """Import into a test module to run its tests with one intra-op thread: on a loaded 2-core
-    machine, two spinning threads per op make tiny models ~40x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class RandomImages(torch.utils.data.Dataset):

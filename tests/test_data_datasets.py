@@ -7,16 +7,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from data_helpers import (
-    DATASET_CONFIGS,
-    IMG_MEAN,
-    IMG_STD,
-    TINY,
-    copy_domain,
-    read_png,
-    tiny_data,  # noqa: F401  (fixture)
-    uda_config,
-)
+from data_helpers import DATASET_CONFIGS, IMG_MEAN, IMG_STD, TINY, copy_domain, read_png, uda_config
 from mmseg.datasets import build_dataset
 
 from mmseg_uda.datasets import CityscapesDataset, GTADataset, SynthiaDataset
@@ -33,7 +24,7 @@ def _rgb(path: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize('name', sorted(DATASET_CONFIGS))
-def test_base_configs_build_and_yield_crops(tiny_data, name):  # noqa: F811
+def test_base_configs_build_and_yield_crops(tiny_data, name):
     cfg = uda_config(tiny_data, name, crop=(40, 56))
     uda = build_dataset(cfg.data.train)
     source_type = SynthiaDataset if name.startswith('synthia') else GTADataset
@@ -68,7 +59,7 @@ def test_real_configs_keep_daformer_and_hrda_settings():
         assert data.samples_per_gpu == 2
 
 
-def test_normalisation_and_ignore_index(tiny_data):  # noqa: F811
+def test_normalisation_and_ignore_index(tiny_data):
     """A crop of the whole image without flip is the normalised image; padding is 0 in the image
     and 255 in the labels."""
     h, w = TINY.gta_size[1], TINY.gta_size[0]
@@ -94,7 +85,7 @@ def test_normalisation_and_ignore_index(tiny_data):  # noqa: F811
     assert (gt[-2:] == 255).all()          # the ego car's bonnet is ignored
 
 
-def test_synthia_source_keeps_19_classes_without_its_absent_ones(tiny_data):  # noqa: F811
+def test_synthia_source_keeps_19_classes_without_its_absent_ones(tiny_data):
     cfg = uda_config(tiny_data, 'synthia')
     source = build_dataset(cfg.data.train.source)
     assert source.CLASSES == CityscapesDataset.CLASSES and len(source.CLASSES) == 19
@@ -104,7 +95,7 @@ def test_synthia_source_keeps_19_classes_without_its_absent_ones(tiny_data):  # 
     assert not seen & {9, 14, 16} and {0, 2, 10} <= seen
 
 
-def test_missing_converted_labels_name_the_converter(tiny_data, tmp_path):  # noqa: F811
+def test_missing_converted_labels_name_the_converter(tiny_data, tmp_path):
     root = copy_domain(tiny_data, 'cityscapes', str(tmp_path))
     os.remove(osp.join(root, 'gtFine', 'val', 'munster',
                        'munster_000003_000019_gtFine_labelTrainIds.png'))
@@ -115,7 +106,7 @@ def test_missing_converted_labels_name_the_converter(tiny_data, tmp_path):  # no
         build_dataset(cfg.data.val)
 
 
-def test_pseudo_margin_mask_follows_crop_and_flip(tiny_data):  # noqa: F811
+def test_pseudo_margin_mask_follows_crop_and_flip(tiny_data):
     h, w = TINY.cityscapes_size[1], TINY.cityscapes_size[0]
     margins = [2, 10, 3, 7]
     expected = np.zeros((h, w), np.uint8)
@@ -133,7 +124,7 @@ def test_pseudo_margin_mask_follows_crop_and_flip(tiny_data):  # noqa: F811
     assert (mask[:h] == 1).all() and (mask[h:] == 0).all()
 
 
-def test_pseudo_margins_only_when_asked_and_validated(tiny_data):  # noqa: F811
+def test_pseudo_margins_only_when_asked_and_validated(tiny_data):
     cfg = uda_config(tiny_data, 'gta')
     assert 'valid_pseudo_mask' not in build_dataset(cfg.data.train.target)[0]
     cfg = uda_config(tiny_data, 'gta', margins=[30, 240, 30, 30])   # full-resolution values

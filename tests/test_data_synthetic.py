@@ -7,7 +7,7 @@ import os.path as osp
 
 import cv2
 import numpy as np
-from data_helpers import TINY, read_png, tiny_data  # noqa: F401  (fixture)
+from data_helpers import TINY, read_png
 
 from mmseg_uda.datasets.synthetic import SCALES, render_sample
 from mmseg_uda.datasets.synthetic.io import code_to_trainid
@@ -23,7 +23,7 @@ def _files(root: str) -> list[str]:
     return sorted(osp.relpath(osp.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
 
 
-def test_layouts_and_raw_encodings_match_the_real_sets(tiny_data):  # noqa: F811
+def test_layouts_and_raw_encodings_match_the_real_sets(tiny_data):
     gta = _files(osp.join(tiny_data, 'gta'))
     assert 'images/00001.png' in gta and 'labels/00016.png' in gta
     with_ids = read_png(osp.join(tiny_data, 'gta', 'labels', '00001.png'))
@@ -49,7 +49,7 @@ def test_layouts_and_raw_encodings_match_the_real_sets(tiny_data):  # noqa: F811
     assert lab.dtype == np.uint8 and lab.shape == (64, 128) and 1 in lab   # 1 = ego vehicle
 
 
-def test_converted_labels_are_the_generated_labels(tiny_data):  # noqa: F811
+def test_converted_labels_are_the_generated_labels(tiny_data):
     cases = [('gta', 'train', 3, TINY.gta_size, 'gta/labels/00004_labelTrainIds.png'),
              ('synthia', 'train', 5, TINY.synthia_size,
               'synthia/GT/LABELS/0000005_labelTrainIds.png'),

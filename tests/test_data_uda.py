@@ -7,11 +7,10 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from data_helpers import (  # noqa: F401
+from data_helpers import (
     FakeSegDataset,
     copy_domain,
     read_png,
-    tiny_data,
     uda_config,
     write_gray_png,
     write_rcs_stats,
@@ -124,7 +123,7 @@ def test_pairs_source_and_target_without_rcs():
         UDADataset(source, target)
 
 
-def test_target_crop_must_not_read_target_labels(tiny_data):  # noqa: F811
+def test_target_crop_must_not_read_target_labels(tiny_data):
     cfg = uda_config(tiny_data, 'gta')
     crop = next(t for t in cfg.data.train.target.pipeline if t['type'] == 'RandomCrop')
     crop['cat_max_ratio'] = 0.75
@@ -133,7 +132,7 @@ def test_target_crop_must_not_read_target_labels(tiny_data):  # noqa: F811
 
 
 @pytest.mark.parametrize('load_target_gt', [False, True])
-def test_target_labels_never_reach_the_crop_choice(tiny_data, tmp_path,  # noqa: F811
+def test_target_labels_never_reach_the_crop_choice(tiny_data, tmp_path,
                                                   load_target_gt):
     """The same RNG state gives the same samples whatever the target labels say."""
     target_root = copy_domain(tiny_data, 'cityscapes', str(tmp_path))
@@ -163,7 +162,7 @@ def test_target_labels_never_reach_the_crop_choice(tiny_data, tmp_path,  # noqa:
 
 
 @pytest.mark.parametrize('name', ['gta', 'gtaHR'])
-def test_recrop_decodes_once_and_gives_the_full_reload_samples(tiny_data, monkeypatch, name):  # noqa: F811
+def test_recrop_decodes_once_and_gives_the_full_reload_samples(tiny_data, monkeypatch, name):
     """Re-crops come from the image decoded once; the draws (class, image, crop offsets, flips)
     and so the samples are those of DAFormer's full reload of the pipeline."""
     import mmcv

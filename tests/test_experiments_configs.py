@@ -8,7 +8,6 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from data_helpers import tiny_data  # noqa: F401  (session fixture: a tiny converted data set)
 from experiments_helpers import TINY_SCALE, load_script
 from mmcv import Config
 from mmcv.utils import build_from_cfg
@@ -178,7 +177,7 @@ def test_generated_json_config_loads_for_mmseg(exp40):
 
 
 @pytest.fixture(scope='module')
-def on_synthetic(tmp_path_factory, tiny_data):  # noqa: F811
+def on_synthetic(tmp_path_factory, tiny_data):
     """Every seed-0 experiment-40 config, pointed at the tiny synthetic data set."""
     _, config_dir = dry_run(tmp_path_factory.mktemp('synthetic_configs'), '--seeds', '0',
                             '--data-root', tiny_data, '--data-scale', str(TINY_SCALE))

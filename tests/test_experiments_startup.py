@@ -7,7 +7,6 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from data_helpers import tiny_data  # noqa: F401  (session fixture: a tiny converted data set)
 from experiments_helpers import TINY_SCALE, load_script
 
 
@@ -38,20 +37,20 @@ def _check(code: int, printed: str, work: Path, n_runs: int) -> None:
         assert json.loads(next(work_dir.glob('*_s0.json')).read_text())['exp_meta']['seed'] == 0
 
 
-def test_exp0_startup_uda_with_blv(tmp_path, tiny_data):  # noqa: F811
+def test_exp0_startup_uda_with_blv(tmp_path, tiny_data):
     """The demo's DACS + BLV config: the code path with the most parts (cheap default test)."""
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--filter', 'blv')
     _check(code, printed, work, 1)
 
 
 @pytest.mark.slow
-def test_exp0_startup(tmp_path, tiny_data):  # noqa: F811
+def test_exp0_startup(tmp_path, tiny_data):
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--seeds', '1,2')
     _check(code, printed, work, 3)  # seed 0 only, whatever --seeds says
 
 
 @pytest.mark.slow
-def test_exp40_startup_one_config_per_model(tmp_path, tiny_data):  # noqa: F811
+def test_exp40_startup_one_config_per_model(tmp_path, tiny_data):
     """Full-size DAFormer-R101, DAFormer-MiT-B5 and HRDA (with BLV) and source-only R101, at the
     paper's crops, 2 iterations each on CPU. The whole experiment is the same command without
     --filter (29 configs; hours on a 2-core CPU)."""

@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from data_helpers import tiny_data  # noqa: F401  (session fixture)
 from uda_helpers import uda_run_config
 
 from mmseg_uda.config_check import ConfigError
@@ -40,7 +39,7 @@ def _first(pattern_dir: str, suffix: str) -> str:
     return sorted(glob.glob(osp.join(pattern_dir, '**', f'*{suffix}'), recursive=True))[0]
 
 
-def test_a_truncated_training_image_stops_with_its_path_or_is_skipped(tiny_data, tmp_path):  # noqa: F811
+def test_a_truncated_training_image_stops_with_its_path_or_is_skipped(tiny_data, tmp_path):
     """Probe 3: 'NoneType' object has no attribute 'shape' at iteration 8, no file named."""
     root = _copy_data(tiny_data, tmp_path)
     bad = _first(osp.join(root, 'cityscapes', 'leftImg8bit', 'train'), '_leftImg8bit.png')
@@ -57,7 +56,7 @@ def test_a_truncated_training_image_stops_with_its_path_or_is_skipped(tiny_data,
     assert osp.isfile(tmp_path / 'run' / 'iter_12.pth')
 
 
-def test_a_truncated_val_image_loses_no_training(tiny_data, tmp_path):  # noqa: F811
+def test_a_truncated_val_image_loses_no_training(tiny_data, tmp_path):
     """Probe 4: the crash in the final evaluation came before the final checkpoint."""
     root = _copy_data(tiny_data, tmp_path)
     bad = _first(osp.join(root, 'cityscapes', 'leftImg8bit', 'val'), '_leftImg8bit.png')
@@ -84,7 +83,7 @@ def test_a_truncated_val_image_loses_no_training(tiny_data, tmp_path):  # noqa: 
     ('evaluation.interval=0', r'evaluation\.interval=0: expected an integer >= 1'),
     ('data.skip_corrupt=yes', r"data\.skip_corrupt='yes': expected True or False"),
 ])
-def test_bad_cfg_options_stop_before_training_and_name_the_key(tiny_data, tmp_path, option,  # noqa: F811
+def test_bad_cfg_options_stop_before_training_and_name_the_key(tiny_data, tmp_path, option,
                                                                message):
     """Probes 6-8: a typo was accepted silently, or failed 4,000 iterations later, or failed
     in the logger without naming the key."""
@@ -97,7 +96,7 @@ def test_bad_cfg_options_stop_before_training_and_name_the_key(tiny_data, tmp_pa
     assert not list(work.glob('*.pth'))
 
 
-def test_a_typo_among_the_top_level_keys_of_a_config_file(tiny_data, tmp_path):  # noqa: F811
+def test_a_typo_among_the_top_level_keys_of_a_config_file(tiny_data, tmp_path):
     work = tmp_path / 'run'
     cfg = uda_run_config(tiny_data, str(work), 'daformer', uda_base='source_only')
     cfg.checkpoint_confg = dict(interval=1)
@@ -108,7 +107,7 @@ def test_a_typo_among_the_top_level_keys_of_a_config_file(tiny_data, tmp_path): 
 
 
 @pytest.fixture
-def finished_run(tiny_data, tmp_path):  # noqa: F811
+def finished_run(tiny_data, tmp_path):
     work = tmp_path / 'run'
     cfg = uda_run_config(tiny_data, str(work), 'daformer', uda_base='source_only', max_iters=2,
                          checkpoint_config=dict(interval=1, max_keep_ckpts=-1))
@@ -149,7 +148,7 @@ def test_a_checkpoint_of_another_class_count_names_file_and_mismatch(finished_ru
     assert torch.load(work / 'iter_1.pth', weights_only=False)['state_dict']  # untouched
 
 
-def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):  # noqa: F811
+def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):
     from experiments_helpers import load_script
     tool = load_script('tools/check_data.py')
     root = _copy_data(tiny_data, tmp_path)
@@ -167,7 +166,7 @@ def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):  # noq
     assert tool.main([str(tmp_path / 'nowhere')]) == 1
 
 
-def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path):  # noqa: F811
+def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path):
     """Probe 5: the sweep passed the truncated file as --resume-from PATH, so every re-run
     failed with torch's zip error; with auto it falls back to the checkpoint before."""
     from mmseg_uda.sweep import Job, run_sweep
@@ -191,7 +190,7 @@ def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path)
     assert json.loads((work / 'final_metrics.json').read_text())['iter'] == 3
 
 
-def test_a_cut_png_is_refused_even_by_a_lenient_decoder(tiny_data, tmp_path, monkeypatch):  # noqa: F811
+def test_a_cut_png_is_refused_even_by_a_lenient_decoder(tiny_data, tmp_path, monkeypatch):
     """Some decoders (older OpenCV builds, PIL with LOAD_TRUNCATED_IMAGES) turn a cut PNG into
     pixels without an error; the loader checks the IEND chunk itself."""
     import mmcv

@@ -5,12 +5,13 @@ import pytest
 import torch
 from mmcv import Config
 from mmseg.models import build_segmentor
-from runtime_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 from uda_helpers import fake_uda_batch, tiny_model_cfg
 
 from blv_patches import BLVLoss, apply_blv
 from mmseg_uda.models.uda import build_train_model
 from mmseg_uda.runtime import TrainStepper, fp32_outputs
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 CONFIGS = Path(__file__).parents[1] / 'configs' / '_base_' / 'models'
 

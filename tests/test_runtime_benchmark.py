@@ -1,8 +1,10 @@
 """tools/benchmark_train.py: runs end to end on the tiny model; its arithmetic on fixed numbers."""
+import pytest
 import torch
-from runtime_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from tools import benchmark_train
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def test_every_amp_and_blv_variant_is_measured():

@@ -3,7 +3,6 @@ import os
 
 import pytest
 import torch
-from runtime_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 from mmseg_uda.runtime import (
     atomic_save,
@@ -12,6 +11,8 @@ from mmseg_uda.runtime import (
     prune_checkpoints,
 )
 from mmseg_uda.runtime import checkpoint as ckpt_io
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _save(path, value):

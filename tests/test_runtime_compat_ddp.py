@@ -1,9 +1,12 @@
 """compat.fix_mmddp_forward: calling an MMDistributedDataParallel model works on torch 2.x."""
+import pytest
 import torch
 from mmcv.parallel import DataContainer, MMDistributedDataParallel
-from runtime_helpers import one_torch_thread, run_on_ranks  # noqa: F401  (autouse fixture)
+from runtime_helpers import run_on_ranks
 
 from mmseg_uda import compat
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 class _Segmentor(torch.nn.Module):

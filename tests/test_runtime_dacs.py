@@ -16,14 +16,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from data_helpers import tiny_data  # noqa: F401  (session fixture: generated + converted data)
 from mmcv import Config
 from mmcv.runner import LogBuffer
-from runtime_helpers import (  # noqa: F401  (one_torch_thread: autouse fixture)
+from runtime_helpers import (
     Interrupted,
     assert_nested_equal,
     load,
-    one_torch_thread,
     run_killed_during_save,
     run_on_ranks,
 )
@@ -42,6 +40,8 @@ from mmseg_uda.models.uda import build_train_model
 from mmseg_uda.models.uda.pseudo_label import pseudo_label_and_weight
 from mmseg_uda.runtime import NonFiniteLossError, SelfSyncDistributedDataParallel
 from tools import train as train_tool
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 MAX_ITERS = 4
 
@@ -77,13 +77,13 @@ def _assert_same_checkpoint(a, b) -> None:
 
 
 @pytest.fixture(scope='module')
-def reference(tiny_data, tmp_path_factory):  # noqa: F811
+def reference(tiny_data, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('uninterrupted')
     _train(_config(tiny_data, work_dir))
     return work_dir
 
 
-def test_interrupted_run_resumes_bit_exactly_with_auto(tiny_data, reference, tmp_path):  # noqa: F811
+def test_interrupted_run_resumes_bit_exactly_with_auto(tiny_data, reference, tmp_path):
     config = _config(tiny_data, tmp_path, custom_hooks=[
         dict(type='InterruptAfterIter', iteration=2, priority='LOWEST')])
     with pytest.raises(Interrupted):
@@ -97,7 +97,7 @@ def test_interrupted_run_resumes_bit_exactly_with_auto(tiny_data, reference, tmp
     assert int(state['_extra_state']) == MAX_ITERS  # DACS's local_iter, the EMA ramp's clock
 
 
-def test_run_killed_during_a_checkpoint_save_resumes_bit_exactly(tiny_data, reference,  # noqa: F811
+def test_run_killed_during_a_checkpoint_save_resumes_bit_exactly(tiny_data, reference,
                                                                  tmp_path):
     config = _config(tiny_data, tmp_path)
     proc = run_killed_during_save(3, textwrap.dedent(f"""
@@ -111,7 +111,7 @@ def test_run_killed_during_a_checkpoint_save_resumes_bit_exactly(tiny_data, refe
     _assert_same_checkpoint(tmp_path / 'iter_4.pth', reference / 'iter_4.pth')
 
 
-def test_nan_loss_stops_dacs_after_saving_the_last_good_state(tiny_data, reference, tmp_path,  # noqa: F811
+def test_nan_loss_stops_dacs_after_saving_the_last_good_state(tiny_data, reference, tmp_path,
                                                               monkeypatch):
     from mmseg_uda.models.uda import dacs as dacs_module
     real = dacs_module.DACS.train_on_mixed

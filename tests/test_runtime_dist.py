@@ -5,7 +5,7 @@ import stat
 import pytest
 import torch
 from mmcv.parallel import DataContainer, is_module_wrapper
-from runtime_helpers import one_torch_thread, run_on_ranks  # noqa: F401  (autouse fixture)
+from runtime_helpers import run_on_ranks
 
 from mmseg_uda.runtime import (
     SelfSyncDistributedDataParallel,
@@ -15,6 +15,8 @@ from mmseg_uda.runtime import (
     slurm_environment,
     sum_over_ranks,
 )
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 SLURM = dict(SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1',
              SLURM_NODELIST='gpu[03-04]', SLURM_JOB_ID='1234567')

@@ -4,9 +4,11 @@ import math
 
 import pytest
 import torch
-from runtime_helpers import assert_nested_equal, load, make_runner, one_torch_thread, train  # noqa: F401
+from runtime_helpers import assert_nested_equal, load, make_runner, train
 
 from mmseg_uda.runtime import NonFiniteLossError, check_finite_losses
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def test_error_names_the_term_and_iteration_after_the_callback():

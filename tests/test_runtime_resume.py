@@ -8,18 +8,19 @@ import signal
 import textwrap
 
 import pytest
-from runtime_helpers import (  # noqa: F401
+from runtime_helpers import (
     Interrupted,
     assert_nested_equal,
     assert_same_state,
     load,
     make_runner,
-    one_torch_thread,
     run_killed_during_save,
     train,
 )
 
 from mmseg_uda.runtime import find_latest_checkpoint, list_checkpoints
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

@@ -3,8 +3,9 @@ import itertools
 import random
 
 import numpy as np
+import pytest
 import torch
-from runtime_helpers import RandomImages, one_torch_thread  # noqa: F401  (autouse fixture)
+from runtime_helpers import RandomImages
 
 from mmseg_uda.runtime import (
     ResumableInfiniteSampler,
@@ -12,6 +13,8 @@ from mmseg_uda.runtime import (
     build_resumable_dataloader,
     capture_rng_state,
 )
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _take(sampler, n):

@@ -9,7 +9,6 @@ import json
 import os.path as osp
 
 import pytest
-from data_helpers import tiny_data  # noqa: F401  (session fixture: generated + converted data)
 from uda_helpers import uda_run_config
 
 from tools import test as test_tool
@@ -34,7 +33,7 @@ def _log_text(work_dir) -> str:
 
 @pytest.mark.parametrize('blv', [False, True], ids=['ce', 'blv'])
 @pytest.mark.parametrize('model,source', RUNS)
-def test_train_writes_checkpoint_tensorboard_and_final_metrics(tiny_data, tmp_path, model,  # noqa: F811
+def test_train_writes_checkpoint_tensorboard_and_final_metrics(tiny_data, tmp_path, model,
                                                                source, blv):
     work_dir = str(tmp_path / 'run')
     overrides = {}
@@ -60,7 +59,7 @@ def test_train_writes_checkpoint_tensorboard_and_final_metrics(tiny_data, tmp_pa
         assert len(glob.glob(osp.join(work_dir, 'class_mix_debug', '*.png'))) == 4
 
 
-def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_path,  # noqa: F811
+def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_path,
                                                                  monkeypatch):
     work_dir = str(tmp_path / 'source_only')
     cfg = uda_run_config(tiny_data, work_dir, 'daformer', uda_base='source_only', blv=True)
@@ -89,7 +88,7 @@ def test_test_tool_reproduces_final_metrics_and_source_only_runs(tiny_data, tmp_
     assert used == [[0]]
 
 
-def test_uda_wrappers_refuse_an_optimizer_hook(tiny_data, tmp_path):  # noqa: F811
+def test_uda_wrappers_refuse_an_optimizer_hook(tiny_data, tmp_path):
     work_dir = str(tmp_path / 'bad')
     cfg = uda_run_config(tiny_data, work_dir, 'daformer')
     cfg.optimizer_config = dict(grad_clip=dict(max_norm=1.0))
