@@ -219,8 +219,9 @@ def test_same_seed_same_loss_other_seed_other_loss():
     assert not torch.equal(losses[0], losses[2])
 
 
-def test_perturbation_raises_the_loss_more_for_rare_classes():
-    # Adding a positive offset to the wrong classes' logits raises CE; rare labels gain more.
+def test_offsets_lower_the_loss_of_rare_labels_below_that_of_head_labels():
+    # The rarest class's own logit gets the largest offset, so the CE of a rare label drops
+    # below that of a head label, whose logit is pushed least (Eq. 3's balancing).
     blv = BLVLoss(class_counts=COUNTS, use_variation=False).train()
     logits = torch.zeros(1, 5, 1, 2)
     head_label = torch.tensor([[[0, 0]]])

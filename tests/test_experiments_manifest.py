@@ -68,7 +68,20 @@ def test_names_are_stable_and_readable():
     assert 'syn2cs_512x512_source-only_dlv2red_r101v1c_poly10warm_s1' in runs
     assert ('gta2cs_512x512_dacs_a999_fdthings_rcs001-05_cpl_dlv2red_r101v1c_poly10warm_'
             'blv6-novar_s1') in runs
-    assert [r.name for r in plan(EXP40)] == [r.name for r in plan(EXP40)]
+
+
+def test_names_and_order_are_the_same_in_another_process():
+    """A re-run finds its work dirs by name: another interpreter, with another hash seed (set
+    and dict iteration of strings), must plan the same names in the same order."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ('import json, mmseg_uda; from mmseg_uda.experiments import EXP40, plan; '
+            'print(json.dumps([r.name for r in plan(EXP40)]))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         env={**os.environ, 'PYTHONHASHSEED': '12345'}, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [r.name for r in plan(EXP40)]
 
 
 def test_seeds_are_the_outer_loop():
