@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .datasets.label_maps import CLASSES as LABEL_CLASSES
+from .datasets.label_maps import MIOU13_TRAINIDS, MIOU16_TRAINIDS
 from .experiments import (
     EXPERIMENTS,
     GENERATED_DIR,
@@ -31,9 +33,9 @@ from .experiments import (
 from .sweep import FINAL_METRICS
 
 PAPER: dict[str, Any] = json.loads(Path(__file__).with_name('paper_tables.json').read_text())
-CLASSES: tuple[str, ...] = tuple(PAPER['classes_cityscapes19'])
-SYNTHIA16: tuple[str, ...] = tuple(PAPER['classes_synthia16'])
-SYNTHIA13: tuple[str, ...] = tuple(PAPER['classes_synthia13'])
+CLASSES: tuple[str, ...] = LABEL_CLASSES
+SYNTHIA16: tuple[str, ...] = tuple(CLASSES[c] for c in MIOU16_TRAINIDS)
+SYNTHIA13: tuple[str, ...] = tuple(CLASSES[c] for c in MIOU13_TRAINIDS)
 TAIL: tuple[str, ...] = tuple(PAPER['tail_classes_paper'])
 STD_NOTE = 'mean ± sample std over seeds (ddof=1; "–" when n < 2), (n) = seeds found'
 

@@ -7,11 +7,11 @@ import torch
 import torch.nn as nn
 from uda_helpers import IMG_NORM_CFG
 
+from mmseg_uda.datasets.label_maps import THING_TRAINIDS
 from mmseg_uda.models.uda.augment import StrongAugmentation, blur_kernel_size
 from mmseg_uda.models.uda.classmix import class_mix_masks, mix
 from mmseg_uda.models.uda.ema import copy_parameters, disable_dropout, ema_alpha, ema_update
 from mmseg_uda.models.uda.feature_distance import (
-    THING_CLASSES,
     class_lookup,
     downscale_label_ratio,
     masked_feature_distance,
@@ -215,7 +215,7 @@ def test_downscale_label_ratio_dominant_class_or_ignore():
 def test_feature_distance_only_counts_thing_cells():
     label = torch.zeros(1, 1, 8, 8, dtype=torch.long)   # road everywhere …
     label[..., :4, :4] = 13                             # … but one car cell
-    lut = class_lookup(THING_CLASSES)
+    lut = class_lookup(THING_TRAINIDS)
     mask = thing_mask(label, (2, 2), lut, 0.75, 19)
     assert mask.view(-1).tolist() == [True, False, False, False]
     ref = torch.zeros(1, 8, 2, 2)
@@ -266,3 +266,22 @@ def test_strong_augmentation_decisions_use_daformers_draws(monkeypatch):
     for _ in range(50):
         aug(torch.zeros(2, 3, 4, 4), IMG_NORM_CFG)
     assert applied == expected
+
+
+def test_the_fd_config_names_daformers_thing_classes():
+    """configs/_base_/uda/dacs_a999_fdthings.py lists the thing ids itself (a config cannot
+    import them): they must be label_maps.THING_TRAINIDS."""
+    from pathlib import Path
+
+    from mmcv import Config
+    cfg = Config.fromfile(str(Path(__file__).parents[1] / 'configs' / '_base_' / 'uda' /
+                              'dacs_a999_fdthings.py'))
+    assert tuple(cfg.uda.imnet_feature_dist_classes) == THING_TRAINIDS
+
+
+def test_synthia_subsets_are_the_papers_class_lists():
+    """The analysis derives SYNTHIA's 16 and 13 classes from label_maps; the paper's lists in
+    paper_tables.json must be the same classes."""
+    from mmseg_uda.analysis import PAPER, SYNTHIA13, SYNTHIA16
+    assert SYNTHIA16 == tuple(PAPER['classes_synthia16'])
+    assert SYNTHIA13 == tuple(PAPER['classes_synthia13'])

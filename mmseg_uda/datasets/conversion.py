@@ -26,10 +26,10 @@ from PIL import Image
 from blv_patches.class_frequency import STATS_FILE
 
 from ..fileio import atomic_write, remove_stale_temp_files, write_json_atomic  # noqa: F401
-from .label_maps import IGNORE_INDEX, id_lut
+from .label_maps import CLASSES, IGNORE_INDEX, id_lut
 
 TRAINIDS_SUFFIX = '_labelTrainIds.png'
-NUM_CLASSES = 19
+NUM_CLASSES = len(CLASSES)
 
 
 class ConversionError(RuntimeError):

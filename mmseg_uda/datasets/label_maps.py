@@ -34,7 +34,19 @@ SYNTHIA_ID_TO_TRAINID = {
 }
 # 0 void, 13 parking-slot, 14 road-work, 22 lanemarking: known, mapped to ignore.
 SYNTHIA_KNOWN_IDS = frozenset(range(23))
-SYNTHIA_ABSENT_TRAINIDS = (9, 14, 16)  # terrain, truck, train
+
+# --- the label space's facts, one home ----------------------------------------------------
+# SYNTHIA has no terrain (9), truck (14) or train (16): mIoU16 leaves them out; mIoU13 also
+# leaves out wall (3), fence (4) and pole (5) (the SYNTHIA→Cityscapes protocol of the DAFormer
+# and HRDA papers).
+SYNTHIA_ABSENT_TRAINIDS = (9, 14, 16)
+SYNTHIA13_ALSO_LEFT_OUT = (3, 4, 5)
+MIOU16_TRAINIDS = tuple(c for c in range(len(CLASSES)) if c not in SYNTHIA_ABSENT_TRAINIDS)
+MIOU13_TRAINIDS = tuple(c for c in MIOU16_TRAINIDS if c not in SYNTHIA13_ALSO_LEFT_OUT)
+# DAFormer's thing classes (feature distance): traffic light, traffic sign, person, rider, car,
+# truck, bus, train, motorcycle, bicycle. configs/_base_/uda/dacs_a999_fdthings.py lists the
+# same ids (a config cannot import them; a test checks that they agree).
+THING_TRAINIDS = (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
 
 
 def cityscapes_id_to_trainid() -> dict[int, int]:

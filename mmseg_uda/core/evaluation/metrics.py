@@ -7,15 +7,11 @@ from typing import Any
 
 import torch
 
+from mmseg_uda.datasets.label_maps import MIOU13_TRAINIDS, MIOU16_TRAINIDS
+
 from .confusion import mean_iou
 
-# SYNTHIA has no terrain (9), truck (14) or train (16): mIoU16 leaves them out, mIoU13 also
-# leaves out wall (3), fence (4) and pole (5) (the SYNTHIA→Cityscapes protocol of the DAFormer
-# and HRDA papers).
-SYNTHIA_ABSENT = (9, 14, 16)
-SYNTHIA_13_ALSO_ABSENT = (3, 4, 5)
-MIOU16_CLASSES = tuple(c for c in range(19) if c not in SYNTHIA_ABSENT)
-MIOU13_CLASSES = tuple(c for c in MIOU16_CLASSES if c not in SYNTHIA_13_ALSO_ABSENT)
+MIOU16_CLASSES, MIOU13_CLASSES = MIOU16_TRAINIDS, MIOU13_TRAINIDS  # datasets/label_maps.py
 SYNTHIA_SUBSETS = {'miou16': MIOU16_CLASSES, 'miou13': MIOU13_CLASSES}
 
 

@@ -9,9 +9,6 @@ from mmcv.runner import get_dist_info
 
 from mmseg_uda.runtime import mean_over_ranks
 
-# traffic light, traffic sign, person, rider, car, truck, bus, train, motorcycle, bicycle
-THING_CLASSES = (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
-
 
 @torch.no_grad()
 def downscale_label_ratio(label: torch.Tensor, scale: int, min_ratio: float,
