@@ -19,6 +19,12 @@ import sys
 import cv2
 import numpy as np
 
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from mmseg_uda.datasets.checks import png_data_complete  # noqa: E402
+
 EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
 
@@ -39,7 +45,7 @@ def problem(path: str) -> str | None:
         return f'unreadable ({err})'
     if data.size == 0:
         return 'empty file'
-    if path.lower().endswith('.png') and bytes(data[-12:-4]) != b'\x00\x00\x00\x00IEND':
+    if path.lower().endswith('.png') and not png_data_complete(data):
         return 'truncated PNG (no IEND chunk)'
     if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is None:
         return 'OpenCV cannot decode it'

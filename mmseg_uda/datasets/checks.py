@@ -1,7 +1,30 @@
 """Early, actionable errors for data that was not prepared."""
 from __future__ import annotations
 
+import os
 import os.path as osp
+
+# A PNG stream ends with an empty IEND chunk: length 0, type IEND, then its 4-byte CRC.
+_PNG_END = b'\x00\x00\x00\x00IEND'
+
+
+def png_data_complete(data) -> bool:
+    """Whether the bytes of a PNG (or their last 12) end with its IEND chunk; OpenCV (some
+    builds) and PIL with LOAD_TRUNCATED_IMAGES decode a cut stream without an error."""
+    return bytes(data[-12:-4]) == _PNG_END
+
+
+def png_file_cut(path: str) -> bool:
+    """Whether the file at ``path`` is a PNG without its IEND chunk (reads only its tail);
+    False for other file types."""
+    if not path.lower().endswith('.png'):
+        return False
+    try:
+        with open(path, 'rb') as f:
+            f.seek(-12, os.SEEK_END)
+            return not png_data_complete(f.read(12))
+    except OSError:  # shorter than 12 bytes, or unreadable
+        return True
 
 
 def require_converted_labels(dataset, converter: str) -> None:

@@ -25,7 +25,8 @@ from PIL import Image
 
 from blv_patches.class_frequency import STATS_FILE
 
-from ..fileio import atomic_write, remove_stale_temp_files, write_json_atomic  # noqa: F401
+from ..fileio import atomic_write, remove_stale_temp_files, write_json_atomic
+from .checks import png_data_complete, png_file_cut
 from .label_maps import CLASSES, IGNORE_INDEX, id_lut
 
 TRAINIDS_SUFFIX = '_labelTrainIds.png'
@@ -74,7 +75,7 @@ def read_synthia_png(path: str) -> np.ndarray:
     with open(path, 'rb') as f:
         data = np.frombuffer(f.read(), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None or not _png_complete(data):
+    if img is None or not png_data_complete(data):
         raise ConversionError(f'{path}: unreadable or truncated PNG. '
                               'Re-extract this file from the data set archive.')
     if img.ndim != 3:
@@ -90,11 +91,6 @@ def read_synthia_png(path: str) -> np.ndarray:
     return img[:, :, -1]
 
 
-def _png_complete(data: np.ndarray) -> bool:
-    """A PNG stream ends with an IEND chunk; OpenCV may decode a cut stream without error."""
-    return bytes(data[-12:-4]) == b'\x00\x00\x00\x00IEND'
-
-
 def trainids_path(label_path: str, raw_suffix: str = '.png') -> str:
     assert label_path.endswith(raw_suffix), label_path
     return label_path[:-len(raw_suffix)] + TRAINIDS_SUFFIX
@@ -106,8 +102,7 @@ def check_image(path: str, label_shape: tuple[int, int], label_path: str) -> Non
         with Image.open(path) as img:
             size = img.size
             img.verify()  # every chunk and its checksum, without decoding the pixels
-        if path.lower().endswith('.png') and not _png_complete(
-                np.fromfile(path, dtype=np.uint8)[-12:]):
+        if png_file_cut(path):
             raise ValueError('no IEND chunk: the file is cut short')
     except Exception as err:  # noqa: BLE001  PIL raises many kinds for broken files
         raise ConversionError(f'{path}: unreadable or truncated image ({err}). Re-extract '

@@ -7,11 +7,12 @@ no file. Both are patched here (one documented patch, idempotent) to raise
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 
 import cv2
 from mmseg.datasets.pipelines import LoadAnnotations, LoadImageFromFile
+
+from ..checks import png_file_cut
 
 HINT = ('Replace the file (re-extract it from the data set archive, then re-run the converter), '
         'list every bad file with `python tools/check_data.py DATA_ROOT`, or set '
@@ -36,23 +37,10 @@ def _label_path(results: dict) -> str:
     return osp.join(results['seg_prefix'], name) if results.get('seg_prefix') else name
 
 
-def png_is_cut(path: str) -> bool:
-    """A PNG without its final IEND chunk: OpenCV decodes some cut files without an error,
-    giving an image whose lower part is garbage."""
-    if not path.lower().endswith('.png'):
-        return False
-    try:
-        with open(path, 'rb') as f:
-            f.seek(-12, os.SEEK_END)
-            return f.read(8) != b'\x00\x00\x00\x00IEND'
-    except OSError:
-        return True
-
-
 def _checked(call, path_of, key: str):
     def load(self, results: dict) -> dict:
         path = path_of(results)
-        if png_is_cut(path):
+        if png_file_cut(path):
             raise CorruptFileError(path, 'truncated PNG: no IEND chunk')
         try:
             out = call(self, results)
