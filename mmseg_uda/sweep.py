@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .datasets.config_utils import train_crop_size
 from .experiments import REPO_ROOT
 from .runtime.checkpoint import list_checkpoints
 
@@ -42,14 +43,8 @@ class Step:
 def recorded_settings(cfg: dict) -> dict:
     """What a finished run's results depend on, beyond its name: the whole ``exp_meta``, the
     iterations and the crop size."""
-    crop = None
-    source = cfg.get('data', {}).get('train', {})
-    source = source.get('source', source)
-    for step in source.get('pipeline', []) if isinstance(source, dict) else []:
-        if isinstance(step, dict) and step.get('type') == 'RandomCrop':
-            crop = list(step['crop_size'])
     return dict(exp_meta=cfg.get('exp_meta'),
-                max_iters=cfg.get('runner', {}).get('max_iters'), crop_size=crop)
+                max_iters=cfg.get('runner', {}).get('max_iters'), crop_size=train_crop_size(cfg))
 
 
 def changed_settings(work_dir: Path, config: Path) -> list[str]:

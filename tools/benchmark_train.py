@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -114,6 +114,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def alternating_rounds(step: Callable[[str, bool], float], amp_modes: Sequence[str],
+                       warmup: int, iters: int, memory: PeakMemory,
+                       log: Callable[[str, bool, int, float], None] | None = None) -> list[dict]:
+    """Time ``step(amp, blv)`` (seconds of one iteration; it resets ``memory`` itself) for each
+    AMP mode with BLV off and on: ``warmup`` untimed then ``iters`` timed rounds per mode, CE and
+    BLV alternating which goes first, so neither always follows the other. Returns the median
+    seconds and the peak memory of each (amp, blv) variant."""
+    variants = [(amp, blv) for amp in amp_modes for blv in (False, True)]
+    times: dict = {v: [] for v in variants}
+    peaks: dict = {v: 0.0 for v in variants}
+    for amp in amp_modes:  # switching precision re-creates CPU kernels: warm up per mode
+        for round_ in range(warmup + iters):
+            for blv in ((False, True) if round_ % 2 == 0 else (True, False)):
+                seconds = step(amp, blv)
+                if log is not None:
+                    log(amp, blv, round_, seconds)
+                if round_ >= warmup:
+                    times[(amp, blv)].append(seconds)
+                    peaks[(amp, blv)] = max(peaks[(amp, blv)], memory.read())
+    return [dict(amp=amp, blv=blv, seconds=statistics.median(times[(amp, blv)]),
+                 peak_gib=peaks[(amp, blv)]) for amp, blv in variants]
+
+
 def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: int,
                 iters: int) -> list[dict]:
     """Seconds per iteration (median) and peak memory of each (AMP, BLV) variant."""
@@ -124,9 +147,6 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
     data = make_batch(MODELS[name][2], device)
     blv_losses = [m for m in model.modules() if isinstance(m, BLVLoss)]
     memory = PeakMemory(device)
-    variants = [(amp, blv) for amp in amp_modes for blv in (False, True)]
-    times: dict = {v: [] for v in variants}
-    peaks: dict = {v: 0.0 for v in variants}
     steppers = {amp: TrainStepper(enabled=amp != 'off', dtype='bf16' if amp == 'off' else amp)
                 for amp in amp_modes}  # one fp16 loss scale per mode, kept across rounds
 
@@ -141,19 +161,12 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
         _sync(device)
         return time.perf_counter() - start
 
-    for amp in amp_modes:  # switching precision re-creates CPU kernels: warm up per mode
-        for round_ in range(warmup + iters):
-            # CE and BLV alternate which goes first, so neither always follows the other.
-            for blv in ((False, True) if round_ % 2 == 0 else (True, False)):
-                seconds = step(amp, blv)
-                print(f'  {name} on {device}, AMP {amp}, BLV {"on" if blv else "off"}, '
-                      f'{"warm-up" if round_ < warmup else "timed"} round {round_ + 1}: '
-                      f'{seconds:.2f} s', file=sys.stderr, flush=True)  # minutes per step on CPU
-                if round_ >= warmup:
-                    times[(amp, blv)].append(seconds)
-                    peaks[(amp, blv)] = max(peaks[(amp, blv)], memory.read())
-    return [dict(amp=amp, blv=blv, seconds=statistics.median(times[(amp, blv)]),
-                 peak_gib=peaks[(amp, blv)]) for amp, blv in variants]
+    def progress(amp: str, blv: bool, round_: int, seconds: float) -> None:
+        print(f'  {name} on {device}, AMP {amp}, BLV {"on" if blv else "off"}, '
+              f'{"warm-up" if round_ < warmup else "timed"} round {round_ + 1}: '
+              f'{seconds:.2f} s', file=sys.stderr, flush=True)  # minutes per step on CPU
+
+    return alternating_rounds(step, amp_modes, warmup, iters, memory, progress)
 
 
 def format_rows(name: str, device: str, results: list[dict]) -> list[str]:

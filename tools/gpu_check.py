@@ -40,7 +40,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path[:0] = [p for p in (REPO, osp.join(REPO, 'tools')) if p not in sys.path]
 
 import torch  # noqa: E402
-from benchmark_train import PeakMemory  # noqa: E402
+from benchmark_train import PeakMemory, alternating_rounds  # noqa: E402
 from check_env import describe_mmcv, gpu_report  # noqa: E402
 from mmcv import Config  # noqa: E402
 from mmcv.runner import build_optimizer  # noqa: E402
@@ -50,6 +50,7 @@ import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses; applie
 from blv_patches import BLVLoss  # noqa: E402
 from mmseg_uda.apis.train import wrap_model  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
+from mmseg_uda.datasets import train_crop_size  # noqa: E402
 from mmseg_uda.datasets.synthetic import SCALES, TINY_DATA_SCALE, generate  # noqa: E402
 from mmseg_uda.experiments import (  # noqa: E402
     EXP0,
@@ -100,6 +101,7 @@ REDUCED = Mode('reduced', (('daformer_r101 (as tiny R18)',
                                    crop_size=(64, 64)),
                blv_shapes=('2x19x64x64',))
 TINY_RUN_ITERS, TINY_RUN_PREEMPT_AT = 40, 20
+AMP_MODES = ('off', 'bf16')
 
 
 @dataclass
@@ -213,6 +215,9 @@ class TrainingSetup:
         self.wrapped = wrap_model(self.model, cfg, distributed=False)
         self.optimizer = build_optimizer(self.model.get_model(), cfg.optimizer)
         self.blv_losses = [m for m in self.model.modules() if isinstance(m, BLVLoss)]
+        # One stepper per AMP mode (an fp16 loss scale would persist across rounds).
+        self.steppers = {amp: TrainStepper(enabled=amp != 'off', dtype='bf16')
+                         for amp in AMP_MODES}
 
 
 def check_scatter(step: Step, mode: Mode, root: str, out: str, device: str) -> None:
@@ -235,47 +240,46 @@ def check_scatter(step: Step, mode: Mode, root: str, out: str, device: str) -> N
 def check_training(step: Step, mode: Mode, root: str, out: str, device: str) -> None:
     step.lines += ['| model | crop | AMP | s/iter CE | s/iter BLV | BLV/CE | peak GiB CE | '
                    'peak GiB BLV |', '|---|---|---|---|---|---|---|---|']
-    amp_modes = ('off', 'bf16')
+    amp_modes = AMP_MODES
     failures = []
     for label, spec in mode.models:
         try:
             cfg = run_config(EXP40, spec, root, mode.pipeline_sizes, osp.join(out, label))
-            crop = next(t['crop_size'] for t in cfg.data.train.source.pipeline
-                        if t['type'] == 'RandomCrop')
+            crop = train_crop_size(cfg)
             setup = TrainingSetup(cfg, device, workers=0 if device == 'cpu' else 2)
         except Exception as error:  # noqa: BLE001
             failures.append(f'{label}: {type(error).__name__}: {error}')
             continue
         memory = PeakMemory(torch.device(device))
+
+        def one_iteration(amp: str, blv: bool, setup=setup, memory=memory) -> float:
+            setup.model.stepper = setup.steppers[amp]
+            for loss in setup.blv_losses:
+                loss.train(blv)  # eval mode: cross entropy on the raw logits
+            batch = next(setup.batches)
+            memory.reset()
+            _sync(device)
+            start = time.perf_counter()
+            setup.wrapped.train_step(batch, setup.optimizer)
+            _sync(device)
+            return time.perf_counter() - start
+
         for amp in amp_modes:
-            times: dict[bool, list[float]] = {False: [], True: []}
-            peaks = {False: 0.0, True: 0.0}
             try:
-                setup.model.stepper = TrainStepper(enabled=amp != 'off', dtype='bf16')
-                for round_ in range(mode.warmup + mode.timed):
-                    for blv in ((False, True) if round_ % 2 == 0 else (True, False)):
-                        for loss in setup.blv_losses:
-                            loss.train(blv)  # eval mode: cross entropy on the raw logits
-                        batch = next(setup.batches)
-                        memory.reset()
-                        _sync(device)
-                        start = time.perf_counter()
-                        setup.wrapped.train_step(batch, setup.optimizer)
-                        _sync(device)
-                        if round_ >= mode.warmup:
-                            times[blv].append(time.perf_counter() - start)
-                            peaks[blv] = max(peaks[blv], memory.read())
+                ce, blv = alternating_rounds(one_iteration, [amp], mode.warmup, mode.timed,
+                                             memory)
             except Exception as error:  # noqa: BLE001
                 failures.append(f'{label} AMP {amp}: {type(error).__name__}: {error}')
                 step.lines.append(f'| {label} | {crop[0]}² | {amp} | failed | | | | |')
                 continue
-            ce, blv = (sorted(times[k])[len(times[k]) // 2] for k in (False, True))
-            row = dict(model=label, crop=list(crop), amp=amp, s_per_iter_ce=ce,
-                       s_per_iter_blv=blv, blv_over_ce=blv / ce, peak_gib_ce=peaks[False],
-                       peak_gib_blv=peaks[True])
+            row = dict(model=label, crop=list(crop), amp=amp, s_per_iter_ce=ce['seconds'],
+                       s_per_iter_blv=blv['seconds'],
+                       blv_over_ce=blv['seconds'] / ce['seconds'],
+                       peak_gib_ce=ce['peak_gib'], peak_gib_blv=blv['peak_gib'])
             step.data.setdefault('rows', []).append(row)
-            step.lines.append(f'| {label} | {crop[0]}² | {amp} | {ce:.3f} | {blv:.3f} | '
-                              f'{blv / ce:.3f} | {peaks[False]:.2f} | {peaks[True]:.2f} |')
+            step.lines.append(f'| {label} | {crop[0]}² | {amp} | {ce["seconds"]:.3f} | '
+                              f'{blv["seconds"]:.3f} | {row["blv_over_ce"]:.3f} | '
+                              f'{ce["peak_gib"]:.2f} | {blv["peak_gib"]:.2f} |')
         del setup
         if device == 'cuda':
             torch.cuda.empty_cache()

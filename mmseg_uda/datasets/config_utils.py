@@ -49,3 +49,14 @@ def scale_pipelines(cfg: MutableMapping, source_scale: tuple[int, int] | None = 
         if split in data:
             _set(data[split]['pipeline'], multi_scale=test_scale)
     return cfg
+
+
+def train_crop_size(cfg: MutableMapping) -> list[int] | None:
+    """The RandomCrop size (height, width) of the training pipeline (a UDA config's source
+    pipeline), or None when it has none: the reading counterpart of :func:`scale_pipelines`."""
+    train = cfg.get('data', {}).get('train', {})
+    train = train.get('source', train)
+    for t in _transforms(train.get('pipeline', [])):
+        if t.get('type') == 'RandomCrop':
+            return list(t['crop_size'])
+    return None
