@@ -46,10 +46,10 @@ def save_atomically(obj: dict, path: str) -> None:
 
 def convert_training_checkpoint(src: str, dst: str, reverse: bool, check: str | None) -> int:
     """A whole DAFormer/HRDA/MIC checkpoint to this project's names, or back."""
-    from mmseg.models import build_segmentor
-
     from mmseg_uda.apis.test import (
+        build_test_segmentor,
         check_state_fits,
+        is_loss_buffer,
         read_training_checkpoint,
         student_state_dict,
     )
@@ -64,13 +64,10 @@ def convert_training_checkpoint(src: str, dst: str, reverse: bool, check: str | 
     print(summary.summary())
     print(f'wrote {dst}')
     if check and not reverse:
-        from mmseg_uda.apis import without_blv
-        model_cfg = without_blv(Config.fromfile(check).model)
-        model_cfg.pretrained, model_cfg.train_cfg = None, None
-        model = build_segmentor(model_cfg)
+        model = build_test_segmentor(Config.fromfile(check).model)
         try:
             check_state_fits(model.state_dict(), student_state_dict(converted), dst,
-                             optional=lambda k: '.loss_decode.' in k)
+                             optional=is_loss_buffer)
         except ValueError as err:
             print(f'does not fit {check}: {err}', file=sys.stderr)
             return 1

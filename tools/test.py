@@ -17,11 +17,11 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from mmcv import Config, DictAction  # noqa: E402
-from mmseg.models import build_segmentor  # noqa: E402
 from mmseg.utils import build_dp  # noqa: E402
 
 import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses)
-from mmseg_uda.apis import build_val_dataloader, load_student_checkpoint, without_blv  # noqa: E402
+from mmseg_uda.apis import build_val_dataloader, load_student_checkpoint  # noqa: E402
+from mmseg_uda.apis.test import build_test_segmentor  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
 from mmseg_uda.config_check import check_option_keys  # noqa: E402
 from mmseg_uda.core.evaluation import (  # noqa: E402
@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     cfg.gpu_ids = [0]
     configure_for_device(cfg, args.device)
     configure_fp32_math(cfg.get('tf32', True))
-    model_cfg = without_blv(cfg.model)
-    model_cfg.train_cfg = None
-    model_cfg.pretrained = None  # the checkpoint holds every weight
-    model = build_segmentor(model_cfg)
+    model = build_test_segmentor(cfg.model)
     meta = load_student_checkpoint(model, args.checkpoint)
     loader = build_val_dataloader(cfg, cfg.data.test)
     model.CLASSES = loader.dataset.CLASSES

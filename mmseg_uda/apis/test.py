@@ -30,11 +30,27 @@ def without_blv(model_cfg: Any) -> Any:
     return copy.deepcopy(model_cfg)
 
 
+def build_test_segmentor(model_cfg: Any) -> nn.Module:
+    """The segmentor of a training config for evaluation: plain cross entropy instead of BLV,
+    no train_cfg, and no pretrained file (a checkpoint holds every weight)."""
+    from mmseg.models import build_segmentor
+
+    model_cfg = without_blv(model_cfg)
+    model_cfg.train_cfg = None
+    model_cfg.pretrained = None
+    return build_segmentor(model_cfg)
+
+
+def without_ddp_prefix(state_dict: dict) -> dict:
+    """The state with DDP's ``module.`` prefix dropped from its keys."""
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state_dict.items()}
+
+
 def student_state_dict(state_dict: dict) -> dict:
     """The student's weights from a UDA checkpoint (keys ``model.*``), or the state as it is
     for a plain segmentor checkpoint; DDP's ``module.`` prefix is dropped."""
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state_dict.items()}
+    state = without_ddp_prefix(state_dict)
     if any(k.startswith(_STUDENT_PREFIX) for k in state):
         state = {k[len(_STUDENT_PREFIX):]: v for k, v in state.items()
                  if k.startswith(_STUDENT_PREFIX)}
@@ -101,7 +117,7 @@ def check_state_fits(own: dict, state: dict, path: str, optional=lambda key: Fal
         'with (its work_dir has a copy).')
 
 
-def _is_loss_buffer(key: str) -> bool:
+def is_loss_buffer(key: str) -> bool:
     # Loss buffers (BLV's class statistics) are not needed for inference.
     return '.loss_decode.' in key
 
@@ -114,8 +130,8 @@ def load_student_checkpoint(model: nn.Module, path: str) -> dict:
     checkpoint = read_training_checkpoint(path)
     state = student_state_dict(converted_state_dict(checkpoint, path))
     own = model.state_dict()
-    state = {k: v for k, v in state.items() if k in own or not _is_loss_buffer(k)}
-    check_state_fits(own, state, path, optional=_is_loss_buffer)
+    state = {k: v for k, v in state.items() if k in own or not is_loss_buffer(k)}
+    check_state_fits(own, state, path, optional=is_loss_buffer)
     model.load_state_dict(state, strict=False)
     return checkpoint.get('meta', {}) or {}
 
@@ -130,17 +146,16 @@ def load_initial_weights(module: nn.Module, path: str) -> None:
     from ..models.uda import UDAWrapper
 
     checkpoint = read_training_checkpoint(path)
-    state = converted_state_dict(checkpoint, path)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = without_ddp_prefix(converted_state_dict(checkpoint, path))
     state.pop('_extra_state', None)  # DACS's iteration counter: a fine-tune starts at 0
     if isinstance(module, UDAWrapper) and not any(k.startswith(_STUDENT_PREFIX) for k in state):
         state = {_STUDENT_PREFIX + k: v for k, v in state.items()}
     own = module.state_dict()
     given = {k.split('.', 1)[0] for k in state}
-    state = {k: v for k, v in state.items() if k in own or not _is_loss_buffer(k)}
+    state = {k: v for k, v in state.items() if k in own or not is_loss_buffer(k)}
 
-    def optional(key: str) -> bool:
-        return _is_loss_buffer(key) or key == '_extra_state' or key.split('.', 1)[0] not in given
+    def optional(key: str) -> bool:  # loss buffers, and the parts the file does not hold
+        return is_loss_buffer(key) or key.split('.', 1)[0] not in given
 
     check_state_fits(own, state, path, optional)
     module.load_state_dict(state, strict=False)

@@ -21,7 +21,6 @@ from ..runtime import (
     SelfSyncDistributedDataParallel,
     build_resumable_dataloader,
     find_latest_checkpoint,
-    list_checkpoints,
 )
 from ..runtime.checkpoint import is_loadable
 from .test import load_initial_weights
@@ -103,10 +102,9 @@ def resume_checked(runner, path: str) -> None:
     import os.path as osp
 
     if not is_loadable(path):
-        earlier = [str(p) for _, p in list_checkpoints(osp.dirname(path) or '.')
-                   if str(p) != str(path) and is_loadable(p)]
-        where = (f'the newest loadable earlier one is {earlier[-1]} (--resume-from auto picks it)'
-                 if earlier else 'no earlier loadable checkpoint is in its folder')
+        other = find_latest_checkpoint(osp.dirname(path) or '.')  # skips unloadable files
+        where = (f'the newest loadable earlier one is {other} (--resume-from auto picks it)'
+                 if other else 'no earlier loadable checkpoint is in its folder')
         raise ValueError(f'--resume-from {path}: cannot be loaded (missing, truncated or not '
                          f'a checkpoint); {where}.')
     try:
