@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate the configs of an experiment (mmseg_uda/experiments.py) and run them.
+"""Generate the configs of an experiment (mmseg_uda/experiments/catalogue.py) and run them.
 
   python run_experiments.py --exp 40 --dry-run                 # write configs, list the runs
   python run_experiments.py --exp 40                           # train every run, one by one
@@ -31,8 +31,7 @@ from mmseg_uda.experiments import (
     plan,
     source_stats_path,
 )
-from mmseg_uda.fileio import atomic_write, write_json_atomic
-from mmseg_uda.sweep import (
+from mmseg_uda.experiments.sweep import (
     LAUNCHERS,
     Job,
     SlurmOptions,
@@ -41,6 +40,7 @@ from mmseg_uda.sweep import (
     sbatch_script,
     submit,
 )
+from mmseg_uda.fileio import atomic_write, write_json_atomic
 
 # The startup test (DAFormer/HRDA's): two iterations, no checkpoint, and no evaluation
 # (tools/train.py --no-validate), so it checks that every config builds and trains.
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     what = ap.add_mutually_exclusive_group(required=True)
-    what.add_argument('--exp', type=int, help='experiment id (mmseg_uda/experiments.py)')
+    what.add_argument('--exp', type=int, help='experiment id (mmseg_uda/experiments/catalogue.py)')
     what.add_argument('--config', type=Path, help='run one generated config (used by SLURM tasks)')
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument('--dry-run', action='store_true',

@@ -14,11 +14,12 @@ from mmseg_uda.datasets.synthetic import SCALES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATASET_CONFIGS = {
-    'gta': 'configs/_base_/datasets/uda_gta_to_cityscapes_512x512.py',
-    'synthia': 'configs/_base_/datasets/uda_synthia_to_cityscapes_512x512.py',
-    'gtaHR': 'configs/_base_/datasets/uda_gtaHR_to_cityscapesHR_1024x1024.py',
-    'synthiaHR': 'configs/_base_/datasets/uda_synthiaHR_to_cityscapesHR_1024x1024.py',
+    'gta': ('configs/_base_/datasets/uda_gta_to_cityscapes_512x512.py', 'gta2cs'),
+    'synthia': ('configs/_base_/datasets/uda_synthia_to_cityscapes_512x512.py', 'syn2cs'),
 }
+# The UDA data sets at both resolutions: HRDA's ('...HR') is DAFormer's file scaled by the
+# recipe's hr_sizes, as run_experiments.py composes it.
+UDA_DATASETS = ('gta', 'gtaHR', 'synthia', 'synthiaHR')
 TINY = SCALES['tiny']
 IMG_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 IMG_STD = np.array([58.395, 57.12, 57.375], np.float32)
@@ -30,12 +31,25 @@ def copy_domain(tiny_root: str, domain: str, dst: str) -> str:
     return out
 
 
+def dataset_config(name: str) -> Config:
+    """The data config ``name`` (a key of DATASET_CONFIGS, or that key + 'HR')."""
+    from mmseg_uda.datasets import scale_pipelines
+    from mmseg_uda.experiments import DATASETS
+
+    base = name.removesuffix('HR')
+    path, recipe = DATASET_CONFIGS[base]
+    cfg = Config.fromfile(osp.join(REPO, path))
+    if name.endswith('HR'):
+        scale_pipelines(cfg, **DATASETS[recipe].hr_sizes)
+    return cfg
+
+
 def uda_config(tiny_root: str, name: str = 'gta', crop=(48, 48), rcs: dict | None = None,
                margins=None) -> Config:
     """A dataset base config pointed at the tiny data, with scales for its image sizes."""
     from mmseg_uda.datasets import scale_pipelines
 
-    cfg = Config.fromfile(osp.join(REPO, DATASET_CONFIGS[name]))
+    cfg = dataset_config(name)
     source = 'synthia' if name.startswith('synthia') else 'gta'
     cfg.data.train.source.data_root = osp.join(tiny_root, source)
     for split in (cfg.data.train.target, cfg.data.val, cfg.data.test):

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from mmseg_uda.analysis import CLASSES
 from mmseg_uda.datasets.synthetic import TINY_DATA_SCALE as TINY_SCALE  # noqa: F401
 from mmseg_uda.experiments import REPO_ROOT, BLVSetting, RunSpec
+from mmseg_uda.experiments.analysis import CLASSES
 
 
 def load_script(relpath: str) -> ModuleType:

@@ -16,7 +16,8 @@ from experiments_helpers import (
 )
 from mmseg.datasets import CityscapesDataset
 
-from mmseg_uda.analysis import (
+from mmseg_uda.experiments import EXP40
+from mmseg_uda.experiments.analysis import (
     CLASSES,
     SYNTHIA13,
     SYNTHIA16,
@@ -31,7 +32,6 @@ from mmseg_uda.analysis import (
     summary_metrics,
     to_json,
 )
-from mmseg_uda.experiments import EXP40
 
 SQRT_7_3 = math.sqrt(7 / 3)  # sample std (ddof=1) of the offsets -1, 0, +2
 

@@ -7,7 +7,16 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from data_helpers import DATASET_CONFIGS, IMG_MEAN, IMG_STD, TINY, copy_domain, read_png, uda_config
+from data_helpers import (
+    IMG_MEAN,
+    IMG_STD,
+    TINY,
+    UDA_DATASETS,
+    copy_domain,
+    dataset_config,
+    read_png,
+    uda_config,
+)
 from mmseg.datasets import build_dataset
 
 from mmseg_uda.datasets import CityscapesDataset, GTADataset, SynthiaDataset
@@ -23,7 +32,7 @@ def _rgb(path: str) -> np.ndarray:
         return np.asarray(img.convert('RGB'), np.float32)
 
 
-@pytest.mark.parametrize('name', sorted(DATASET_CONFIGS))
+@pytest.mark.parametrize('name', UDA_DATASETS)
 def test_base_configs_build_and_yield_crops(tiny_data, name):
     cfg = uda_config(tiny_data, name, crop=(40, 56))
     uda = build_dataset(cfg.data.train)
@@ -40,14 +49,12 @@ def test_base_configs_build_and_yield_crops(tiny_data, name):
 
 
 def test_real_configs_keep_daformer_and_hrda_settings():
-    from data_helpers import REPO
-    from mmcv import Config
     expect = {'gta': ((1280, 720), (512, 512), (1024, 512)),
               'synthia': ((1280, 760), (512, 512), (1024, 512)),
               'gtaHR': ((2560, 1440), (1024, 1024), (2048, 1024)),
               'synthiaHR': ((2560, 1520), (1024, 1024), (2048, 1024))}
     for name, (src_scale, crop, tgt_scale) in expect.items():
-        data = Config.fromfile(osp.join(REPO, DATASET_CONFIGS[name])).data
+        data = dataset_config(name).data
         src, tgt = data.train.source.pipeline, data.train.target.pipeline
         assert _transform(src, 'Resize')['img_scale'] == src_scale
         assert _transform(src, 'RandomCrop') == dict(type='RandomCrop', crop_size=crop,

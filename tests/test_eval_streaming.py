@@ -15,14 +15,13 @@ from mmseg.models import build_segmentor
 from uda_helpers import test_pipeline, tiny_model_cfg, write_cityscapes_like
 
 from mmseg_uda.core.evaluation import (
-    MIOU13_CLASSES,
-    MIOU16_CLASSES,
-    SYNTHIA_SUBSETS,
+    CITYSCAPES19,
+    SYNTHIA16,
     ConfusionMatrix,
+    evaluation_protocol,
     format_iou_table,
     stream_evaluate,
     summarize_iou,
-    uses_synthia_subsets,
 )
 from mmseg_uda.core.hooks import StreamingEvalHook
 
@@ -68,14 +67,15 @@ def test_confusion_matrix_rejects_mismatched_shapes():
 
 
 def test_synthia_subsets_by_hand():
-    assert [CLASSES[c] for c in range(19) if c not in MIOU16_CLASSES] == [
+    assert [CLASSES[c] for c in range(19) if c not in SYNTHIA16.subsets['miou16']] == [
         'terrain', 'truck', 'train']
-    assert [CLASSES[c] for c in MIOU16_CLASSES if c not in MIOU13_CLASSES] == [
+    assert [CLASSES[c] for c in SYNTHIA16.subsets['miou16']
+            if c not in SYNTHIA16.subsets['miou13']] == [
         'wall', 'fence', 'pole']
     iou = torch.full((19,), 0.5, dtype=torch.float64)
     iou[[9, 14, 16]] = 0.0                  # SYNTHIA has no terrain, truck, train
     iou[[3, 4, 5]] = 0.2
-    summary = summarize_iou(iou, CLASSES, SYNTHIA_SUBSETS)
+    summary = summarize_iou(iou, CLASSES, SYNTHIA16.subsets)
     # mIoU19 = (13·0.5 + 3·0.2 + 3·0) / 19; mIoU16 = (13·0.5 + 3·0.2) / 16; mIoU13 = 0.5
     assert summary['miou'] == pytest.approx(100 * 7.1 / 19)
     assert summary['miou16'] == pytest.approx(100 * 7.1 / 16)
@@ -86,13 +86,18 @@ def test_synthia_subsets_by_hand():
     assert rows['traffic light'] == '50.00' and rows['terrain'] == '0.00'
 
 
-def test_synthia_subsets_are_detected_from_the_config():
-    assert uses_synthia_subsets(dict(exp_meta=dict(dataset='syn2cs')))
-    assert not uses_synthia_subsets(dict(exp_meta=dict(dataset='gta2cs')))
-    assert uses_synthia_subsets(dict(data=dict(train=dict(source=dict(type='SynthiaDataset')))))
-    assert not uses_synthia_subsets(dict(data=dict(train=dict(source=dict(type='GTADataset')))))
-    assert not uses_synthia_subsets(dict(evaluation=dict(synthia_subsets=False),
-                                         exp_meta=dict(dataset='syn2cs')))
+def test_the_evaluation_protocol_follows_the_labelled_training_set():
+    def source(kind):
+        return dict(data=dict(train=dict(type='UDADataset', source=dict(type=kind),
+                                         target=dict(type='CityscapesDataset'))))
+    assert evaluation_protocol(source('SynthiaDataset')) is SYNTHIA16
+    assert evaluation_protocol(source('GTADataset')) is CITYSCAPES19
+    assert evaluation_protocol(dict(data=dict(train=dict(type='SynthiaDataset')))) is SYNTHIA16
+    assert evaluation_protocol(dict(data=dict(train=dict(type='CityscapesDataset')))) \
+        is CITYSCAPES19
+    assert evaluation_protocol(dict(evaluation=dict(synthia_subsets=False),
+                                    **source('SynthiaDataset'))) is CITYSCAPES19
+    assert SYNTHIA16.tail == (3, 6, 7, 12, 15, 17, 18) and CITYSCAPES19.headline == 'miou19'
 
 
 @pytest.fixture(scope='module')
@@ -131,7 +136,7 @@ def test_eval_hook_logs_and_writes_final_metrics(val_set, tmp_path):
         log_buffer=SimpleNamespace(output={}, ready=False),
         logger=SimpleNamespace(info=logged.append))
     exp_meta = dict(exp=0, dataset='syn2cs', method='daformer')
-    hook = StreamingEvalHook(loader, interval=100, class_subsets=SYNTHIA_SUBSETS,
+    hook = StreamingEvalHook(loader, interval=100, class_subsets=SYNTHIA16.subsets,
                              exp_meta=exp_meta, progress=False)
     hook.after_train_iter(runner)  # the last iteration is always evaluated
     assert runner.log_buffer.ready

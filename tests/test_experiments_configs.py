@@ -15,7 +15,17 @@ from mmseg.datasets import build_dataset
 from mmseg.datasets.builder import PIPELINES
 from mmseg.models.builder import build_loss
 
-from mmseg_uda.experiments import EXP0, EXP0_ITERS, EXP40, build_config, plan
+from mmseg_uda.experiments import (
+    EXP0,
+    EXP0_ITERS,
+    EXP40,
+    Experiment,
+    RunSpec,
+    Table,
+    TableRow,
+    build_config,
+    plan,
+)
 from mmseg_uda.models.uda import build_train_model
 
 
@@ -255,3 +265,51 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
     assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']
     assert _losses(blv['model'])[0]['class_counts'] == 'data/synthetic/gta/sample_class_stats.json'
+
+
+# --- a single-domain data set, and a method without a uda/ base ------------------------------
+
+def _one_run_experiment(dataset: str, method: str) -> Experiment:
+    from mmseg_uda.datasets.synthetic import SCALES
+    size = SCALES['tiny'].cityscapes_size
+    row = TableRow('row', RunSpec(dataset, method, 'tiny_mitb0'))
+    return Experiment(id=99, title='one run', tables=(Table('t', 't', 'summary', (row,)),),
+                      seeds=(0,), overrides=dict(data=dict(workers_per_gpu=0), device='cpu'),
+                      pipeline_sizes=dict(source_scale=size, target_scale=size,
+                                          crop_size=(48, 48)))
+
+
+def test_a_single_domain_run_trains_on_labelled_cityscapes(tiny_data):
+    """Cityscapes alone ('cs'): the labelled set is data.train itself, scaled as a source."""
+    from mmseg_uda.core.evaluation import CITYSCAPES19, evaluation_protocol
+
+    exp = _one_run_experiment('cs', 'source_only')
+    (run,) = plan(exp)
+    assert run.name == 'cs_48x48_source-only_tiny_daformer_mitb0_poly10warm_s0'
+    cfg = Config(build_config(exp, run, data_root=tiny_data))
+    assert cfg.data.train.type == 'CityscapesDataset' and 'source' not in cfg.data.train
+    assert cfg.data.train.img_dir == 'leftImg8bit/train' and cfg.uda == dict(type='SourceOnly')
+    assert _pipeline_step(cfg.data.train.pipeline, 'RandomCrop')['cat_max_ratio'] == 0.75
+    assert evaluation_protocol(cfg) is CITYSCAPES19
+    sample = build_dataset(cfg.data.train)[0]
+    assert tuple(sample['gt_semantic_seg'].data.shape) == (1, 48, 48)
+    assert 'target_img' not in sample
+    assert type(build_train_model(cfg)).__name__ == 'SourceOnly'
+
+
+def test_a_uda_method_refuses_a_single_domain_data_set():
+    exp = _one_run_experiment('cs', 'daformer')
+    with pytest.raises(ValueError, match=r"method 'daformer' cannot train on 'cs', which is "
+                                         r"one domain; its data sets: \['gta2cs', 'syn2cs'\]"):
+        build_config(exp, plan(exp)[0])
+
+
+def test_a_method_may_bring_no_uda_base(monkeypatch, tiny_data):
+    """A plain segmentor: no uda/ base, no ``uda`` key; the segmentor itself trains."""
+    from mmseg_uda.experiments import METHODS, MethodRecipe
+    monkeypatch.setitem(METHODS, 'plain', MethodRecipe((), False, ('plain',),
+                                                       domains=frozenset({1})))
+    exp = _one_run_experiment('cs', 'plain')
+    cfg = Config(build_config(exp, plan(exp)[0], data_root=tiny_data))
+    assert 'uda' not in cfg and cfg.get('optimizer_config') is None
+    assert type(build_train_model(cfg)).__name__ == 'UDAEncoderDecoder'  # mmseg's, extended

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mmseg_uda.sweep import (
+from mmseg_uda.experiments.sweep import (
     FINAL_METRICS,
     TRAIN_SCRIPT,
     Job,

@@ -169,7 +169,7 @@ def test_check_data_lists_every_broken_file(tiny_data, tmp_path, capsys):
 def test_a_sweep_resumes_past_a_truncated_newest_checkpoint(tiny_data, tmp_path):
     """Probe 5: the sweep passed the truncated file as --resume-from PATH, so every re-run
     failed with torch's zip error; with auto it falls back to the checkpoint before."""
-    from mmseg_uda.sweep import Job, run_sweep
+    from mmseg_uda.experiments.sweep import Job, run_sweep
     work = tmp_path / 'run'
     cfg = uda_run_config(tiny_data, str(work), 'daformer', uda_base='source_only', max_iters=3,
                          checkpoint_config=dict(interval=1, max_keep_ckpts=-1))

@@ -269,19 +269,27 @@ def test_strong_augmentation_decisions_use_daformers_draws(monkeypatch):
 
 
 def test_the_fd_config_names_daformers_thing_classes():
-    """configs/_base_/uda/dacs_a999_fdthings.py lists the thing ids itself (a config cannot
-    import them): they must be label_maps.THING_TRAINIDS."""
+    """configs/_base_/uda/dacs_a999_fdthings.py reads the thing ids from label_maps: DAFormer's
+    traffic light, sign, person, rider, car, truck, bus, train, motorcycle, bicycle."""
     from pathlib import Path
 
     from mmcv import Config
     cfg = Config.fromfile(str(Path(__file__).parents[1] / 'configs' / '_base_' / 'uda' /
                               'dacs_a999_fdthings.py'))
     assert tuple(cfg.uda.imnet_feature_dist_classes) == THING_TRAINIDS
+    assert THING_TRAINIDS == (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
 
 
 def test_synthia_subsets_are_the_papers_class_lists():
     """The analysis derives SYNTHIA's 16 and 13 classes from label_maps; the paper's lists in
     paper_tables.json must be the same classes."""
-    from mmseg_uda.analysis import PAPER, SYNTHIA13, SYNTHIA16
+    from mmseg_uda.experiments.analysis import PAPER, SYNTHIA13, SYNTHIA16
     assert SYNTHIA16 == tuple(PAPER['classes_synthia16'])
     assert SYNTHIA13 == tuple(PAPER['classes_synthia13'])
+
+
+def test_tail_classes_are_the_papers():
+    """label_maps.TAIL_TRAINIDS is the tail mIoU's class list; paper_tables.json names them."""
+    from mmseg_uda.datasets.label_maps import CLASSES, TAIL_TRAINIDS
+    from mmseg_uda.experiments.analysis import PAPER, TAIL
+    assert TAIL == tuple(CLASSES[c] for c in TAIL_TRAINIDS) == tuple(PAPER['tail_classes_paper'])

@@ -122,8 +122,8 @@ def uda_run_config(data_root: str, work_dir: str, model: str = 'daformer',
     from mmseg_uda.datasets import scale_pipelines
 
     hrda = model == 'hrda'
-    dataset = (f'uda_{source}HR_to_cityscapesHR_1024x1024.py' if hrda
-               else f'uda_{source}_to_cityscapes_512x512.py')
+    # HRDA's data set is DAFormer's at doubled scales; scale_pipelines below sets the scales.
+    dataset = f'uda_{source}_to_cityscapes_512x512.py'
     bases = [osp.join(REPO, MODEL_CONFIGS[model]), osp.join(BASE, 'datasets', dataset),
              osp.join(BASE, 'uda', f'{uda_base}.py'), osp.join(BASE, 'schedules', 'adamw.py'),
              osp.join(BASE, 'schedules', 'poly10warm.py'), osp.join(BASE, 'default_runtime.py')]

@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmseg_uda.analysis import (
+from mmseg_uda.experiments import DATASETS
+from mmseg_uda.experiments.analysis import (
     MixedSettingsError,
     analyze,
     experiments_for,
@@ -30,8 +31,9 @@ from mmseg_uda.fileio import write_json_atomic
 
 def _dataset_path(text: str) -> tuple[str, Path]:
     dataset, sep, path = text.partition('=')
-    if not sep or dataset not in ('gta2cs', 'syn2cs'):
-        raise argparse.ArgumentTypeError(f'expected gta2cs=PATH or syn2cs=PATH, got {text!r}')
+    if not sep or dataset not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            f'expected DATASET=PATH with DATASET one of {sorted(DATASETS)}, got {text!r}')
     return dataset, Path(path)
 
 

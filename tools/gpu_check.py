@@ -50,6 +50,7 @@ import mmseg_uda  # noqa: E402,F401  (registers models, datasets, losses; applie
 from blv_patches import BLVLoss  # noqa: E402
 from mmseg_uda.apis.train import wrap_model  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
+from mmseg_uda.core.hooks import FINAL_METRICS  # noqa: E402
 from mmseg_uda.datasets import train_crop_size  # noqa: E402
 from mmseg_uda.datasets.synthetic import SCALES, TINY_DATA_SCALE, generate  # noqa: E402
 from mmseg_uda.experiments import (  # noqa: E402
@@ -323,7 +324,7 @@ def check_tiny_run(step: Step, mode: Mode, root: str, out: str, device: str) -> 
     step.lines.append(f'- pre-empted after iteration {TINY_RUN_PREEMPT_AT} (exit '
                       f'{first.returncode}), checkpoint iter_{TINY_RUN_PREEMPT_AT}.pth written')
     second = _tool([train[0], paths['run'], *train[1:]], log)
-    metrics_path = osp.join(work, 'final_metrics.json')
+    metrics_path = osp.join(work, FINAL_METRICS)
     if second.returncode != 0 or not osp.isfile(metrics_path):
         raise RuntimeError(f'the resumed run exited with {second.returncode}; see {log}')
     with open(metrics_path) as f:

@@ -25,11 +25,10 @@ from mmseg_uda.apis.test import build_test_segmentor  # noqa: E402
 from mmseg_uda.compat import configure_for_device  # noqa: E402
 from mmseg_uda.config_check import check_option_keys  # noqa: E402
 from mmseg_uda.core.evaluation import (  # noqa: E402
-    SYNTHIA_SUBSETS,
+    evaluation_protocol,
     format_iou_table,
     stream_evaluate,
     summarize_iou,
-    uses_synthia_subsets,
 )
 from mmseg_uda.core.hooks import final_metrics_record  # noqa: E402
 from mmseg_uda.fileio import write_json_atomic  # noqa: E402
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     confusion = stream_evaluate(model, loader, show_dir=args.show_dir)
     if not args.eval:
         return None
-    subsets = SYNTHIA_SUBSETS if uses_synthia_subsets(cfg) else None
+    subsets = evaluation_protocol(cfg).subsets or None
     summary = summarize_iou(confusion.iou(), loader.dataset.CLASSES, subsets)
     print(f'{args.checkpoint}: {len(loader.dataset)} images')
     print(format_iou_table(summary))

@@ -14,7 +14,7 @@ from mmseg.datasets import build_dataloader, build_dataset
 from mmseg.utils import build_dp, get_root_logger
 from torch.utils.data import DataLoader
 
-from ..core.evaluation import SYNTHIA_SUBSETS, uses_synthia_subsets
+from ..core.evaluation import evaluation_protocol
 from ..core.hooks import ProgressBarHook, StreamingEvalHook
 from ..models.uda import UDAWrapper
 from ..runtime import (
@@ -156,7 +156,7 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
     if validate:
         eval_cfg = cfg.get('evaluation') or {}
         interval = eval_cfg.get('interval') or max(1, cfg.runner.max_iters // 10)
-        subsets = SYNTHIA_SUBSETS if uses_synthia_subsets(cfg) else None
+        subsets = evaluation_protocol(cfg).subsets or None
         # LOW: before the loggers that print its results and the checkpoint hook (LOWEST).
         runner.register_hook(StreamingEvalHook(build_val_dataloader(cfg, shard=distributed),
                                                interval, subsets, cfg.get('exp_meta')),

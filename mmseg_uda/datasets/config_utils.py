@@ -1,8 +1,8 @@
-"""Change the image scales and crop size of a UDA data config after ``_base_`` inheritance.
+"""Change the image scales and crop size of a data config after ``_base_`` inheritance.
 
-The dataset base configs build their pipelines from module-level variables, so overriding
-``crop_size`` at the top level of a derived config does not reach them; this edits the
-pipelines inside ``cfg.data`` instead.
+The dataset base configs build their pipelines when they are read, so overriding ``crop_size``
+at the top level of a derived config does not reach them; this edits the pipelines inside
+``cfg.data`` instead (and the top-level copies a base file leaves, so the config reads true).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def scale_pipelines(cfg: MutableMapping, source_scale: tuple[int, int] | None = 
 
     - ``source_scale`` / ``target_scale``: (width, height) of Resize in the source / target
       training pipelines (DAFormer: (1280, 720) GTA, (1280, 760) SYNTHIA, (1024, 512) target);
+      a single-domain config's labelled training set takes ``source_scale``;
     - ``crop_size``: (height, width) of RandomCrop and Pad in both training pipelines;
     - ``test_scale``: (width, height) of MultiScaleFlipAug in val and test; defaults to
       ``target_scale``.
@@ -42,12 +43,23 @@ def scale_pipelines(cfg: MutableMapping, source_scale: tuple[int, int] | None = 
     """
     data = cfg['data']
     train = data['train']
-    _set(train['source']['pipeline'], source_scale, crop_size)
-    _set(train['target']['pipeline'], target_scale, crop_size)
     test_scale = test_scale or target_scale
+    if 'source' in train:
+        _set(train['source']['pipeline'], source_scale, crop_size)
+        _set(train['target']['pipeline'], target_scale, crop_size)
+    else:
+        _set(train['pipeline'], source_scale, crop_size)
     for split in ('val', 'test'):
         if split in data:
             _set(data[split]['pipeline'], multi_scale=test_scale)
+    for name, scale in (('source_train_pipeline', source_scale),
+                        ('target_train_pipeline', target_scale)):
+        if name in cfg:
+            _set(cfg[name], scale, crop_size)
+    if 'test_pipeline' in cfg:
+        _set(cfg['test_pipeline'], multi_scale=test_scale)
+    if 'crop_size' in cfg and crop_size is not None:
+        cfg['crop_size'] = tuple(crop_size)
     return cfg
 
 

@@ -47,6 +47,10 @@ MIOU13_TRAINIDS = tuple(c for c in MIOU16_TRAINIDS if c not in SYNTHIA13_ALSO_LE
 # truck, bus, train, motorcycle, bicycle. configs/_base_/uda/dacs_a999_fdthings.py lists the
 # same ids (a config cannot import them; a test checks that they agree).
 THING_TRAINIDS = (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
+# The tail classes of the tail mIoU: wall, traffic light, traffic sign, rider, truck, bus,
+# train, motorcycle, bicycle (``tail_classes_paper`` of paper_tables.json; a test checks they
+# agree).
+TAIL_TRAINIDS = (3, 6, 7, 12, 14, 15, 16, 17, 18)
 
 
 def cityscapes_id_to_trainid() -> dict[int, int]:

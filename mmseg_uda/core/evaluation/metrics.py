@@ -1,4 +1,4 @@
-"""mIoU summaries over the 19 Cityscapes classes and the SYNTHIA subsets (mIoU16, mIoU13)."""
+"""mIoU summaries: all classes, plus the subsets of the run's protocol (``protocols.py``)."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,7 @@ from typing import Any
 
 import torch
 
-from mmseg_uda.datasets.label_maps import MIOU13_TRAINIDS, MIOU16_TRAINIDS
-
 from .confusion import mean_iou
-
-MIOU16_CLASSES, MIOU13_CLASSES = MIOU16_TRAINIDS, MIOU13_TRAINIDS  # datasets/label_maps.py
-SYNTHIA_SUBSETS = {'miou16': MIOU16_CLASSES, 'miou13': MIOU13_CLASSES}
 
 
 def _percent(x: float) -> float | None:
@@ -32,23 +27,6 @@ def summarize_iou(iou: torch.Tensor, class_names: Sequence[str],
     for key, classes in (subsets or {}).items():
         summary[key] = _percent(mean_iou(iou, classes))
     return summary
-
-
-def uses_synthia_subsets(cfg: Mapping) -> bool:
-    """Whether a run is SYNTHIA→Cityscapes, so mIoU16/mIoU13 are reported.
-
-    ``evaluation.synthia_subsets`` decides when set; otherwise ``exp_meta.dataset`` or the
-    source dataset's type does.
-    """
-    explicit = (cfg.get('evaluation') or {}).get('synthia_subsets')
-    if explicit is not None:
-        return bool(explicit)
-    exp_meta = cfg.get('exp_meta') or {}
-    if exp_meta.get('dataset') is not None:
-        return exp_meta['dataset'] == 'syn2cs'
-    train = (cfg.get('data') or {}).get('train') or {}
-    source = train.get('source', train)
-    return 'synthia' in str(source.get('type', '')).lower()
 
 
 def format_iou_table(summary: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from mmseg_uda.runtime import (
 
 from ..evaluation import format_iou_table, stream_evaluate, summarize_iou, unwrap
 
+# The results file of a finished run (docs/experiments.md); the one definition of its name.
 FINAL_METRICS = 'final_metrics.json'
 
 

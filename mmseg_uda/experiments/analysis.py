@@ -18,41 +18,43 @@ from typing import Any
 
 import numpy as np
 
-from .datasets.label_maps import CLASSES as LABEL_CLASSES
-from .datasets.label_maps import MIOU13_TRAINIDS, MIOU16_TRAINIDS
-from .experiments import (
-    EXPERIMENTS,
-    GENERATED_DIR,
-    REPO_ROOT,
-    Experiment,
-    RunSpec,
-    Table,
-    TableRow,
-    source_stats_path,
-)
-from .sweep import FINAL_METRICS
+from mmseg_uda.core.evaluation import SYNTHIA16 as SYNTHIA16_PROTOCOL
+from mmseg_uda.core.evaluation import EvalProtocol
+from mmseg_uda.core.hooks import FINAL_METRICS
+from mmseg_uda.datasets.label_maps import CLASSES as LABEL_CLASSES
+from mmseg_uda.datasets.label_maps import TAIL_TRAINIDS
+
+from .catalogue import EXPERIMENTS
+from .composition import GENERATED_DIR, REPO_ROOT, source_stats_path
+from .recipes import DATASETS
+from .specs import Experiment, RunSpec, Table, TableRow
 
 PAPER: dict[str, Any] = json.loads(Path(__file__).with_name('paper_tables.json').read_text())
 CLASSES: tuple[str, ...] = LABEL_CLASSES
-SYNTHIA16: tuple[str, ...] = tuple(CLASSES[c] for c in MIOU16_TRAINIDS)
-SYNTHIA13: tuple[str, ...] = tuple(CLASSES[c] for c in MIOU13_TRAINIDS)
-TAIL: tuple[str, ...] = tuple(PAPER['tail_classes_paper'])
+SYNTHIA16: tuple[str, ...] = SYNTHIA16_PROTOCOL.class_names(SYNTHIA16_PROTOCOL.evaluated)
+SYNTHIA13: tuple[str, ...] = SYNTHIA16_PROTOCOL.class_names(SYNTHIA16_PROTOCOL.subsets['miou13'])
+TAIL: tuple[str, ...] = tuple(CLASSES[c] for c in TAIL_TRAINIDS)
 STD_NOTE = 'mean ± sample std over seeds (ddof=1; "–" when n < 2), (n) = seeds found'
 
 
+def protocol(dataset: str) -> EvalProtocol:
+    return DATASETS[dataset].protocol
+
+
 def evaluated_classes(dataset: str) -> tuple[str, ...]:
-    """SYNTHIA has no terrain, truck or train, so its tables use 16 classes (the paper's)."""
-    return SYNTHIA16 if dataset == 'syn2cs' else CLASSES
+    """The classes of the data set's tables (SYNTHIA: 16, no terrain, truck or train)."""
+    p = protocol(dataset)
+    return p.class_names(p.evaluated)
 
 
 def tail_classes(dataset: str) -> tuple[str, ...]:
     """The paper's 9 tail classes; for SYNTHIA the 7 of them that it has."""
-    evaluated = evaluated_classes(dataset)
-    return tuple(c for c in TAIL if c in evaluated)
+    p = protocol(dataset)
+    return p.class_names(p.tail)
 
 
 def headline_metric(dataset: str) -> str:
-    return 'miou16' if dataset == 'syn2cs' else 'miou19'
+    return protocol(dataset).headline
 
 
 def _nanmean(values: Iterable[float]) -> float:
@@ -67,9 +69,9 @@ def summary_metrics(per_class: dict[str, float], dataset: str) -> dict[str, floa
     as mmseg's mIoU does.
     """
     out = {'miou19': _nanmean(per_class.get(c, math.nan) for c in CLASSES)}
-    if dataset == 'syn2cs':
-        out['miou16'] = _nanmean(per_class.get(c, math.nan) for c in SYNTHIA16)
-        out['miou13'] = _nanmean(per_class.get(c, math.nan) for c in SYNTHIA13)
+    p = protocol(dataset)
+    for key, ids in p.subsets.items():
+        out[key] = _nanmean(per_class.get(c, math.nan) for c in p.class_names(ids))
     out['tail'] = _nanmean(per_class.get(c, math.nan) for c in tail_classes(dataset))
     return out
 
@@ -198,8 +200,7 @@ def paper_values(row: TableRow) -> dict[str, float]:
 def metric_names(table: Table, dataset: str) -> list[str]:
     if table.kind == 'summary':
         return [headline_metric(dataset), 'tail']
-    extra = ['miou16', 'miou13', 'miou19'] if dataset == 'syn2cs' else ['miou19']
-    return [*evaluated_classes(dataset), *extra, 'tail']
+    return [*evaluated_classes(dataset), *protocol(dataset).reported, 'tail']
 
 
 def row_report(row: TableRow, table: Table, seeds: dict[int, Result],

@@ -17,11 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets.config_utils import train_crop_size
-from .experiments import REPO_ROOT
-from .runtime.checkpoint import list_checkpoints
+from mmseg_uda.core.hooks import FINAL_METRICS
+from mmseg_uda.datasets.config_utils import train_crop_size
+from mmseg_uda.runtime.checkpoint import list_checkpoints
 
-FINAL_METRICS = 'final_metrics.json'
+from .composition import REPO_ROOT
+
 TRAIN_SCRIPT = REPO_ROOT / 'tools' / 'train.py'
 LAUNCHERS = ('local', 'torchrun', 'slurm')
 

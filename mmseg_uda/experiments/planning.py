@@ -1,0 +1,114 @@
+"""From an experiment to its runs, and from a run to its fully resolved config.
+
+A run becomes a config by composing the ``_base_`` files of its architecture, data set and
+method with mmcv's own ``_base_`` mechanism and merging, in this order, the architecture's and
+the method's overrides, the experiment's overrides (its schedule and scale), the run's identity
+(seed, name, work dir, exp_meta). An HRDA method scales the data set's pipelines to its
+resolution (`scale_pipelines`). BLV is then wired in with ``blv_patches.apply_blv``, pointing
+at the source data set's ``sample_class_stats.json``. The result is a plain, self-contained
+dict, written as JSON.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from blv_patches import apply_blv
+from mmseg_uda.datasets import scale_pipelines
+
+from .composition import (
+    WORK_DIRS,
+    adapt_to_data_scale,
+    compose,
+    merged,
+    relocate_data,
+    source_stats_path,
+)
+from .recipes import (
+    ARCHS,
+    COMMON_BASES,
+    DATASETS,
+    GPU_HOURS,
+    METHODS,
+    SCHEDULE_NAME,
+    SINGLE_DOMAIN,
+    UDA_PAIR,
+)
+from .specs import Experiment, Run, RunSpec
+
+
+def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
+    """DAFormer-style name, stable across invocations (no timestamp), so re-runs find it."""
+    ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
+    crop = (exp.pipeline_sizes or {}).get('crop_size') or (1024 if method.high_res else 512,) * 2
+    parts = [f'{ds.hr_name if method.high_res else ds.name}_{crop[0]}x{crop[1]}',
+             *method.name_parts,
+             arch.hrda_name if method.high_res else arch.name, SCHEDULE_NAME]
+    if spec.blv is not None:
+        parts.append(spec.blv.tag())
+    return '_'.join(parts + [f's{seed}'])
+
+
+def plan(exp: Experiment, seeds: Iterable[int] | None = None) -> list[Run]:
+    """Every run of ``exp``; a row shared by several tables is one run listing them all.
+
+    Seeds are the outer loop, so a partially finished sweep already covers every table once.
+    """
+    tables_of: dict[RunSpec, list[int | str]] = {}
+    for table in exp.tables:
+        for row in table.rows:
+            served = tables_of.setdefault(row.spec, [])
+            if table.id not in served:
+                served.append(table.id)
+    return [Run(exp.id, spec, seed, tuple(tables), run_name(exp, spec, seed))
+            for seed in (exp.seeds if seeds is None else seeds)
+            for spec, tables in tables_of.items()]
+
+
+def estimate_gpu_hours(runs: Sequence[Run]) -> float:
+    return sum(GPU_HOURS.get((r.spec.method, r.spec.backbone), 0.0) for r in runs)
+
+
+def base_files(spec: RunSpec) -> list[str]:
+    """The ``_base_`` files of a run: its model, its data, its method's own, the schedule."""
+    ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
+    if ds.domains not in method.domains:
+        kind = {UDA_PAIR: 'a source→target pair', SINGLE_DOMAIN: 'one domain'}[ds.domains]
+        raise ValueError(f'method {spec.method!r} cannot train on {spec.dataset!r}, which is '
+                         f'{kind}; its data sets: '
+                         f'{sorted(k for k, d in DATASETS.items() if d.domains in method.domains)}')
+    model = arch.hrda_base if method.high_res else arch.base
+    if model is None:
+        raise ValueError(f'{spec.method} has no {spec.backbone} model in ARCHS')
+    return [f'models/{model}', f'datasets/{method.data_base or ds.base}', *method.bases,
+            *COMMON_BASES]
+
+
+def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
+                 data_scale: float | None = None, extra: dict | None = None,
+                 work_root: Path = WORK_DIRS, base_dir: Path | None = None) -> dict:
+    """The fully resolved config of ``run``; ``extra`` is merged last (e.g. the startup test).
+
+    ``data_root`` and ``data_scale`` replace the experiment's (see `relocate_data` and
+    `adapt_to_data_scale`).
+    """
+    spec = run.spec
+    overrides = merged(
+        ARCHS[spec.backbone].overrides, METHODS[spec.method].overrides, exp.overrides,
+        exp.method_overrides.get(spec.method, {}), extra or {},
+        dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
+             exp_meta=run.exp_meta()))
+    cfg = compose(base_files(spec), overrides, base_dir)
+    if METHODS[spec.method].high_res:
+        scale_pipelines(cfg, **DATASETS[spec.dataset].hr_sizes)
+    root = data_root or exp.data_root
+    if root:
+        relocate_data(cfg, root)
+    if exp.pipeline_sizes:
+        scale_pipelines(cfg, **exp.pipeline_sizes)
+    if data_scale or exp.data_scale:
+        adapt_to_data_scale(cfg, data_scale or exp.data_scale)
+    if spec.blv is not None:
+        # A path, read when BLVLoss is built: configs can be written before the data exists.
+        cfg = apply_blv(cfg, source_stats_path(cfg), **spec.blv.meta())
+    return cfg

@@ -1,0 +1,131 @@
+"""The recipes a run is composed from: its data set, its architecture, its method.
+
+Each recipe names ``_base_`` files (under ``configs/_base_``) and overrides. A data set is one
+labelled domain (Cityscapes alone) or a source→target pair; a method says which of the two it
+trains on, and which bases it brings (a UDA method its ``uda/`` base, a supervised one maybe
+none). `planning.build_config` puts them together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmseg_uda.core.evaluation import CITYSCAPES19, SYNTHIA16, EvalProtocol
+
+from .composition import merged
+
+UDA_PAIR, SINGLE_DOMAIN = 2, 1  # DatasetRecipe.domains
+
+
+@dataclass(frozen=True)
+class DatasetRecipe:
+    name: str           # name prefix, DAFormer style; HR runs use hr_name
+    hr_name: str
+    base: str           # datasets/ base at DAFormer resolution (512x512 crops)
+    # HRDA resolution (1024x1024 crops): scale_pipelines arguments applied to ``base``.
+    hr_sizes: dict
+    protocol: EvalProtocol
+    blv_sigma: float | None = None  # the paper's sigma for this source (Table 7's best)
+    domains: int = UDA_PAIR
+
+
+@dataclass(frozen=True)
+class ArchRecipe:
+    name: str
+    base: str                   # models/ base
+    hrda_name: str | None       # HRDA wrapper around the same network: name and models/ base
+    hrda_base: str | None
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodRecipe:
+    bases: tuple[str, ...]      # its own _base_ files (uda/...), none for a plain segmentor
+    high_res: bool              # HRDA: HR data sets and the HRDA model wrapper
+    name_parts: tuple[str, ...]
+    overrides: dict = field(default_factory=dict)
+    domains: frozenset[int] = frozenset({UDA_PAIR})  # the DatasetRecipe.domains it trains on
+    data_base: str | None = None  # a datasets/ base that replaces the data set's own
+
+
+# HRDA's scales are DAFormer's doubled (lhoyer/HRDA, configs/_base_/datasets/*HR*_1024x1024.py).
+_CITYSCAPES_HR = dict(target_scale=(2048, 1024), crop_size=(1024, 1024))
+
+DATASETS: dict[str, DatasetRecipe] = {
+    'gta2cs': DatasetRecipe('gta2cs', 'gtaHR2csHR', 'uda_gta_to_cityscapes_512x512.py',
+                            dict(source_scale=(2560, 1440), **_CITYSCAPES_HR), CITYSCAPES19,
+                            blv_sigma=6.0),
+    'syn2cs': DatasetRecipe('syn2cs', 'synHR2csHR', 'uda_synthia_to_cityscapes_512x512.py',
+                            dict(source_scale=(2560, 1520), **_CITYSCAPES_HR), SYNTHIA16,
+                            blv_sigma=4.0),
+    # Cityscapes alone, with its labels: supervised training (the paper's Table 1 setting).
+    'cs': DatasetRecipe('cs', 'csHR', 'cityscapes_half_512x512.py',
+                        dict(source_scale=(2048, 1024), **_CITYSCAPES_HR), CITYSCAPES19,
+                        domains=SINGLE_DOMAIN),
+}
+
+# schedules/adamw.py trains the decode head(s) at 10x the encoder's lr (DAFormer's
+# configs/_base_/schedules/adamw.py, lhoyer/DAFormer e6f6e041). MiT also
+# exempts its position blocks and norms from weight decay; ResNet does not (BN weights decay).
+_MIT_PARAMWISE = dict(optimizer=dict(paramwise_cfg=dict(custom_keys=dict(
+    pos_block=dict(decay_mult=0.0), norm=dict(decay_mult=0.0)))))
+
+ARCHS: dict[str, ArchRecipe] = {
+    'r101': ArchRecipe('dlv2red_r101v1c', 'deeplabv2red_r101v1c.py', None, None),
+    'mitb5': ArchRecipe('daformer_sepaspp_mitb5', 'daformer_sepaspp_mitb5.py',
+                        'hrda1-512-01_daformer_sepaspp_sl_mitb5',
+                        'hrda_daformer_sepaspp_mitb5.py', _MIT_PARAMWISE),
+    # Experiment 0's CPU-sized DAFormer: MiT-B0 widths, one block per stage, random init.
+    'tiny_mitb0': ArchRecipe('tiny_daformer_mitb0', 'tiny_daformer_mitb0.py',
+                             'tiny_hrda_daformer_mitb0', 'tiny_hrda_daformer_mitb0.py',
+                             _MIT_PARAMWISE),
+    # The DeepLabV2 counterpart at CPU size (ResNet-18-V1c): tools/gpu_check.py's reduced mode.
+    'tiny_r18': ArchRecipe('tiny_dlv2red_r18v1c', 'tiny_deeplabv2red_r18v1c.py', None, None),
+}
+
+
+def _rcs(min_crop_ratio: float) -> dict:
+    return dict(data=dict(train=dict(rare_class_sampling=dict(
+        min_pixels=3000, class_temp=0.01, min_crop_ratio=min_crop_ratio))))
+
+
+# Pseudo-label margins: v1 zeroes the top 15 / bottom 120 rows of the target crop (DAFormer);
+# v2 is the data set's mask of [top, bottom, left, right] margins in 2048x1024 pixels (HRDA).
+_PLCROP_V1 = dict(uda=dict(pseudo_weight_ignore_top=15, pseudo_weight_ignore_bottom=120))
+_PLCROP_V2 = dict(data=dict(train=dict(target=dict(crop_pseudo_margins=[30, 240, 30, 30]))))
+
+METHODS: dict[str, MethodRecipe] = {
+    # Source-only: DAFormer exp 1's recipe (the same optimiser and schedule, no RCS). On one
+    # domain it is plain supervised training.
+    'source_only': MethodRecipe(('uda/source_only.py',), False, ('source-only',),
+                                domains=frozenset({UDA_PAIR, SINGLE_DOMAIN})),
+    'daformer': MethodRecipe(('uda/dacs_a999_fdthings.py',), False,
+                             ('dacs_a999_fdthings', 'rcs001-05', 'cpl'),
+                             merged(_rcs(0.5), _PLCROP_V1)),
+    # DAFormer's recipe on plain DACS (alpha 0.99, no ImageNet feature distance): experiment 0,
+    # whose random-init tiny model has no ImageNet features, and whose 800 iterations are shorter
+    # than the ~1000 that alpha=0.999 averages the teacher over.
+    'dacs': MethodRecipe(('uda/dacs.py',), False, ('dacs', 'rcs001-05', 'cpl'),
+                         merged(_rcs(0.5), _PLCROP_V1)),
+    'hrda': MethodRecipe(('uda/dacs_a999_fdthings.py',), True,
+                         ('dacs_a999_fdthings', 'rcs001-20', 'cpl2'),
+                         merged(_rcs(2.0), _PLCROP_V2)),
+}
+
+# The paper's schedule (DAFormer's poly10warm, lhoyer/DAFormer e6f6e041) is
+# schedules/poly10warm.py: 40k iterations, evaluation every 4k. DAFormer keeps only the final
+# checkpoint; one at every evaluation lets a pre-empted run resume, and poly10warm.py's
+# max_keep_ckpts=2 keeps the newest two (one spare if the newest is cut by a crash).
+PAPER_SCHEDULE = dict(checkpoint_config=dict(interval=4000))
+SCHEDULE_NAME = 'poly10warm'
+COMMON_BASES = ('schedules/adamw.py', 'schedules/poly10warm.py', 'default_runtime.py')
+
+# GPU-hours per 40k-iteration run on the GPUs reported in lhoyer/HRDA#14: DAFormer-MiT-B5 16 h on an
+# RTX 2080 Ti, HRDA 32 h on a Titan RTX. DLv2-R101 is not reported: we assume DAFormer's cost;
+# source-only skips the teacher, ImageNet and mixed passes (3 of 8 forward-equivalents).
+GPU_HOURS = {
+    ('source_only', 'r101'): 6.0,
+    ('daformer', 'r101'): 16.0,
+    ('daformer', 'mitb5'): 16.0,
+    ('hrda', 'mitb5'): 32.0,
+}
+
