@@ -40,6 +40,14 @@ _INTS = ('data.workers_per_gpu', 'checkpoint_config.max_keep_ckpts', 'seed')
 _BOOLS = ('data.skip_corrupt', 'amp.enabled', 'tf32', 'sync_bn', 'cudnn_benchmark')
 
 
+# Keys of earlier versions of this project: what replaced them.
+MOVED_KEYS = {
+    'uda.pseudo_class_freq_interval':
+        "uda.pseudo_label_observers=[dict(type='PseudoLabelClassFrequency', interval=N)] "
+        '(paper Eq. 4 is an observer of the pseudo-labels, blv_patches/pseudo_frequency.py)',
+}
+
+
 class ConfigError(ValueError):
     """A config key or value that the run would not read, or could not use."""
 
@@ -78,6 +86,8 @@ def check_option_keys(cfg: Any, options: Mapping[str, Any] | None) -> None:
     config has or the tools read, and within the sections of ``_SECTION_KEYS`` a known key."""
     cfg = _as_dict(cfg)
     for dotted in options or {}:
+        if dotted in MOVED_KEYS:
+            raise ConfigError(f'--cfg-options {dotted}: gone; use {MOVED_KEYS[dotted]}')
         top, _, rest = dotted.partition('.')
         if top not in cfg and top not in TOP_LEVEL_KEYS:
             raise ConfigError(f'--cfg-options {dotted}: {top!r} is not a config key that the '
@@ -96,6 +106,9 @@ def _check_section_key(section: str, key: str, where: str) -> None:
 def check_config(cfg: Any) -> None:
     """Top-level keys, the keys of the sections this project reads, and value types."""
     cfg = _as_dict(cfg)
+    for dotted, replacement in MOVED_KEYS.items():
+        if _get(cfg, dotted)[0]:
+            raise ConfigError(f'config key {dotted} is gone; use {replacement}')
     for key in cfg:
         if key in TOP_LEVEL_KEYS:
             continue

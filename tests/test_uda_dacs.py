@@ -15,6 +15,11 @@ SOURCE_COUNTS = [3e9, 8e8, 1.6e9, 1.8e8, 6e7, 1e8, 1.3e7, 8e6, 7e8, 2e8, 1.3e9, 
                  3e6, 2.5e8, 1.1e8, 3.6e7, 6e6, 3e6, 5e5]
 
 
+def EQ4(interval: int) -> dict:
+    """Paper Eq. 4 as DACS's pseudo-label observer."""
+    return dict(type='PseudoLabelClassFrequency', interval=interval)
+
+
 def make_dacs(kind='daformer', blv=False, **uda):
     model = tiny_model_cfg(kind)
     if blv:
@@ -200,16 +205,17 @@ def test_no_label_map_goes_to_the_host(monkeypatch):
 
 
 def test_local_iter_and_pseudo_counts_are_checkpointed():
-    dacs = make_dacs(blv=True, pseudo_class_freq_interval=3)
+    dacs = make_dacs(blv=True, pseudo_label_observers=[EQ4(3)])
     opt = optimizer_for(dacs)
     dacs.train_step(fake_uda_batch(), opt)
     state = dacs.state_dict()
     assert int(state['_extra_state']) == 1
-    assert state['pseudo_class_counter.counts'].sum() == 2 * 64 * 64
-    fresh = make_dacs(blv=True, pseudo_class_freq_interval=3)
+    assert state['pseudo_label_observers.0.counts'].sum() == 2 * 64 * 64
+    fresh = make_dacs(blv=True, pseudo_label_observers=[EQ4(3)])
     fresh.load_state_dict(state)
     assert fresh.local_iter == 1
-    assert torch.equal(fresh.pseudo_class_counter.counts, dacs.pseudo_class_counter.counts)
+    assert torch.equal(fresh.pseudo_label_observers[0].counts,
+                       dacs.pseudo_label_observers[0].counts)
 
 # --- BLV inside UDA ------------------------------------------------------------------------------
 
@@ -259,7 +265,7 @@ def test_blv_loss_differs_from_ce_in_training_and_not_in_eval():
 
 
 def test_eq4_replaces_blv_counts_with_pseudo_label_counts(monkeypatch):
-    dacs = make_dacs(blv=True, pseudo_class_freq_interval=2, imnet_feature_dist_lambda=0)
+    dacs = make_dacs(blv=True, pseudo_label_observers=[EQ4(2)], imnet_feature_dist_lambda=0)
     opt = optimizer_for(dacs)
     labels = []
     spy(monkeypatch, dacs, 'make_pseudo_labels', after=lambda out: labels.append(out[0].clone()))
@@ -272,12 +278,12 @@ def test_eq4_replaces_blv_counts_with_pseudo_label_counts(monkeypatch):
         torch.testing.assert_close(loss.class_counts, expected)
         torch.testing.assert_close(loss.class_scale, torch.as_tensor(
             class_scale(expected.numpy()), dtype=torch.float32))
-    assert dacs.pseudo_class_counter.counts.sum() == 0  # a new window starts
+    assert dacs.pseudo_label_observers[0].counts.sum() == 0  # a new window starts
 
 
 def test_eq4_without_blv_is_a_config_error():
-    with pytest.raises(ValueError, match='BLVLoss'):
-        make_dacs(pseudo_class_freq_interval=10)
+    with pytest.raises(ValueError, match='the student has no BLVLoss; apply BLV first'):
+        make_dacs(pseudo_label_observers=[EQ4(10)])
 
 
 def test_source_only_trains_on_source_and_ignores_target(monkeypatch):
@@ -306,3 +312,38 @@ def test_dacs_explains_a_segmentor_without_the_uda_interface():
 def test_build_train_model_without_uda_is_the_segmentor():
     model = build_train_model(dict(model=tiny_model_cfg('daformer')))
     assert type(model).__name__ == 'UDAEncoderDecoder'
+
+
+def test_dacs_hands_each_iterations_pseudo_labels_to_its_observers(monkeypatch):
+    """The generic hook point: any registered observer sees the teacher's pseudo-labels of
+    every iteration, with the 1-based iteration number; DACS knows nothing of BLV."""
+    import torch.nn as nn
+
+    from mmseg_uda.models.uda import PSEUDO_LABEL_OBSERVERS
+    seen = []
+
+    class Recorder(nn.Module):
+        def attach(self, student):
+            self.student = type(student).__name__
+
+        def observe(self, pseudo_label, iteration):
+            seen.append((iteration, pseudo_label.clone()))
+
+    monkeypatch.setitem(PSEUDO_LABEL_OBSERVERS._module_dict, 'Recorder', Recorder)
+    dacs = make_dacs(pseudo_label_observers=[dict(type='Recorder')], imnet_feature_dist_lambda=0)
+    assert dacs.pseudo_label_observers[0].student == 'UDAEncoderDecoder'
+    made = []
+    spy(monkeypatch, dacs, 'make_pseudo_labels', after=lambda out: made.append(out[0].clone()))
+    opt = optimizer_for(dacs)
+    dacs.train_step(fake_uda_batch(), opt)
+    dacs.train_step(fake_uda_batch(seed=1), opt)
+    assert [i for i, _ in seen] == [1, 2]
+    assert all(torch.equal(label, m) for (_, label), m in zip(seen, made))
+
+
+def test_the_old_eq4_key_names_its_replacement():
+    from mmseg_uda.config_check import ConfigError, check_config
+    with pytest.raises(ConfigError, match=r"uda\.pseudo_class_freq_interval is gone; use "
+                                          r"uda\.pseudo_label_observers=\[dict\(type="
+                                          r"'PseudoLabelClassFrequency', interval=N\)\]"):
+        check_config(dict(uda=dict(type='DACS', pseudo_class_freq_interval=10)))

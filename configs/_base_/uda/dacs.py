@@ -19,8 +19,8 @@ uda = dict(
     blur=True,
     blur_p=0.5,
     blur_sigma=(0.15, 1.15),
-    # Paper Eq. 4: re-estimate BLV's class frequencies from pseudo-labels every N iterations.
-    pseudo_class_freq_interval=None,
+    # Paper Eq. 4, BLV's class frequencies from the pseudo-labels of every N iterations, is an
+    # observer: pseudo_label_observers=[dict(type='PseudoLabelClassFrequency', interval=N)].
     debug_img_interval=1000)
 # DACS runs its own backward passes and optimizer step.
 optimizer_config = None

@@ -8,6 +8,9 @@ from mmcv.utils import Registry
 from mmseg.models.builder import build_segmentor
 
 UDA = Registry('uda')
+# What a UDA wrapper hands the pseudo-labels of each iteration (``uda.pseudo_label_observers``):
+# modules with ``attach(student)`` and ``observe(pseudo_label, iteration)``.
+PSEUDO_LABEL_OBSERVERS = Registry('pseudo_label_observer')
 
 
 def build_train_model(cfg: Mapping) -> nn.Module:

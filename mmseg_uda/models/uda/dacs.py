@@ -7,10 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from mmcv.utils import print_log
 from mmseg.core import add_prefix
 
-from blv_patches import BLVLoss
 from mmseg_uda.runtime import is_main_process, total_loss
 
 from .augment import StrongAugmentation
@@ -19,7 +17,6 @@ from .classmix import CLASSMIX_SOURCES, class_mix_masks, mix
 from .debug_vis import save_class_mix_debug
 from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
 from .feature_distance import class_lookup, masked_feature_distance, thing_mask
-from .pseudo_class_frequency import PseudoLabelClassCounter
 from .pseudo_label import pseudo_label_and_weight, zero_row_margins
 from .uda_wrapper import UDAWrapper, parse_losses
 
@@ -62,8 +59,8 @@ class DACS(UDAWrapper):
             augmentation, see :class:`StrongAugmentation`. ``color_jitter_p`` is the probability
             of applying jitter (DAFormer's ``color_jitter_probability=0.2`` is the probability
             of *not* applying it).
-        pseudo_class_freq_interval: paper Eq. 4. Every N iterations, BLV's class counts become
-            the pixel counts of the teacher's pseudo-labels of the last N iterations.
+        pseudo_label_observers: see :class:`UDAWrapper`; they see the teacher's pseudo-labels
+            at the end of each iteration (paper Eq. 4: ``PseudoLabelClassFrequency``).
         debug_img_interval / debug_dir: every N iterations write debug images into debug_dir
             (tools/train.py sets ``WORK_DIR/class_mix_debug``); None: never.
         amp: mixed precision of the forward passes, see :class:`UDAWrapper`.
@@ -81,10 +78,10 @@ class DACS(UDAWrapper):
                  classmix_classes_from: str = 'image', color_jitter_strength: float = 0.2,
                  color_jitter_p: float = 0.8, blur: bool = True, blur_p: float = 0.5,
                  blur_sigma: Sequence[float] = (0.15, 1.15),
-                 pseudo_class_freq_interval: int | None = None,
+                 pseudo_label_observers: Sequence[dict] = (),
                  debug_img_interval: int | None = None, debug_dir: str | None = None,
                  amp: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(model, amp, init_cfg)
+        super().__init__(model, amp, pseudo_label_observers, init_cfg)
         self._check_student_interface()
         if classmix_classes_from not in CLASSMIX_SOURCES:
             raise ValueError(f'uda.classmix_classes_from={classmix_classes_from!r}; choose one '
@@ -112,15 +109,6 @@ class DACS(UDAWrapper):
         else:
             self.fd_class_lut = None
 
-        self.pseudo_class_freq_interval = pseudo_class_freq_interval
-        self.pseudo_class_counter = None
-        if pseudo_class_freq_interval:
-            if not self._blv_losses():
-                raise ValueError('uda.pseudo_class_freq_interval (paper Eq. 4) re-estimates '
-                                 "BLV's class frequencies, but the model has no BLVLoss; apply "
-                                 'BLV first (blv_patches.apply_blv)')
-            self.pseudo_class_counter = PseudoLabelClassCounter(self.num_classes)
-
     def _check_student_interface(self) -> None:
         params = inspect.signature(self.model.forward_train).parameters
         missing = [p for p in ('seg_weight', 'return_feat') if p not in params]
@@ -140,9 +128,6 @@ class DACS(UDAWrapper):
     @property
     def fd_enabled(self) -> bool:
         return self.fd_lambda > 0
-
-    def _blv_losses(self) -> list[BLVLoss]:
-        return [m for m in self.model.modules() if isinstance(m, BLVLoss)]
 
     def init_weights(self) -> None:
         """Initialise the student; the teacher and the ImageNet model start as its copies, so
@@ -184,8 +169,7 @@ class DACS(UDAWrapper):
         mixed = self.class_mix(img, gt_semantic_seg, target_img, pseudo_label, pseudo_weight)
         mixed.img = self.strong_aug(mixed.img, img_metas[0]['img_norm_cfg'])
         self.train_on_mixed(mixed, img_metas, logs)
-        if self.pseudo_class_counter is not None:
-            self.update_blv_class_frequency(pseudo_label)
+        self.observe_pseudo_labels(pseudo_label)
         logs['loss'] = total_loss(logs)
         if self._is_debug_iteration():
             self.save_debug_images(img, gt_semantic_seg, target_img, pseudo_label, mixed,
@@ -285,18 +269,6 @@ class DACS(UDAWrapper):
         loss, mix_logs = parse_losses(losses)
         logs.update(add_prefix(mix_logs, 'mix'))
         self.backward(loss)
-
-    @torch.no_grad()
-    def update_blv_class_frequency(self, pseudo_label: torch.Tensor) -> None:
-        """Eq. 4: count pseudo-label pixels; every N iterations hand the counts to BLV."""
-        self.pseudo_class_counter.add(pseudo_label)
-        if (self.local_iter + 1) % self.pseudo_class_freq_interval:
-            return
-        counts = self.pseudo_class_counter.pop().cpu().numpy()
-        for loss in self._blv_losses():
-            loss.set_class_counts(counts)
-        print_log(f'iter {self.local_iter + 1}: BLV class counts from pseudo-labels '
-                  f'{counts.tolist()}', logger='mmseg')
 
     # --- debug visualisation -----------------------------------------------------------------
 

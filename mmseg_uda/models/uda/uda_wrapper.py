@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 from mmseg.models.builder import build_segmentor
 from mmseg.models.segmentors import BaseSegmentor
 from torch.optim import Optimizer
@@ -18,6 +19,8 @@ from mmseg_uda.runtime import (
     is_loss_key,
     total_loss,
 )
+
+from .builder import PSEUDO_LABEL_OBSERVERS
 
 
 def parse_losses(losses: Mapping) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -67,15 +70,31 @@ class UDAWrapper(BaseSegmentor):
     ``amp=dict(enabled=True, dtype='bf16' | 'fp16')`` runs the networks' forward passes
     (wrapped in :meth:`autocast`) in low precision; their outputs are cast back to fp32, so
     losses, BLV's noise and the EMA stay fp32 (``mmseg_uda.runtime.stepper``).
+
+    ``pseudo_label_observers``: configs of ``PSEUDO_LABEL_OBSERVERS`` (paper Eq. 4:
+    ``dict(type='PseudoLabelClassFrequency', interval=N)``). A method that makes pseudo-labels
+    hands them to :meth:`observe_pseudo_labels` once per iteration; each observer has attached
+    to the student first. Observers are submodules, so their state is checkpointed.
     """
 
     def __init__(self, model: dict, amp: dict | None = None,
+                 pseudo_label_observers: Sequence[dict] = (),
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg)
         self.model = build_segmentor(copy.deepcopy(model))
         fp32_outputs(self.model)  # copies of the student (teacher, ImageNet model) keep them
         self.stepper = TrainStepper.from_cfg(amp)
         self.local_iter = 0
+        self.pseudo_label_observers = nn.ModuleList(
+            PSEUDO_LABEL_OBSERVERS.build(cfg) for cfg in pseudo_label_observers)
+        for observer in self.pseudo_label_observers:
+            observer.attach(self.model)
+
+    def observe_pseudo_labels(self, pseudo_label: torch.Tensor) -> None:
+        """The hook point \"pseudo-labels of this iteration\": every observer sees them, with
+        the number of the iteration (1-based) that made them."""
+        for observer in self.pseudo_label_observers:
+            observer.observe(pseudo_label, self.local_iter + 1)
 
     # --- the student ---------------------------------------------------------------------
 
