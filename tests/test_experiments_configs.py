@@ -260,7 +260,7 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
         assert cfg['model']['backbone']['num_layers'] == [1, 1, 1, 1]
         assert cfg['runner']['max_iters'] == EXP0_ITERS
     assert source_only['uda'] == {'type': 'SourceOnly'}  # no DACS option leaks into it
-    assert uda['uda']['imnet_feature_dist_lambda'] == 0.0  # no ImageNet weights, no FD
+    assert uda['uda']['imnet_feature_dist_lambda'] == 0.0  # no ImageNet weights
     assert uda['uda']['alpha'] == 0.99
     assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
     assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']

@@ -53,8 +53,8 @@ def _restore_determinism():
 
 
 def _config(data_root, work_dir, **overrides) -> str:
-    """A DAFormer-style run on the generated data (DACS, FD, BLV, rare class sampling),
-    saving every iteration."""
+    """A DAFormer-style run on the generated data (DACS, feature distance, BLV, rare class
+    sampling), saving every iteration."""
     settings = dict(checkpoint_config=dict(interval=1, max_keep_ckpts=-1),
                     data=dict(train=dict(rare_class_sampling=dict(
                         min_pixels=0, class_temp=0.01, min_crop_ratio=0.5))))
@@ -163,8 +163,9 @@ def _batch_independent_dacs():
     model.decode_head.decoder_params.fusion_cfg.norm_cfg = gn
     torch.manual_seed(0)
     dacs = _dacs(model, pseudo_threshold=0.0, color_jitter_p=0.0, blur=False)
-    # FD's L2 norm has no gradient at 0: move the ImageNet model off the student, or the FD
-    # gradient of iteration 0 is the direction of rounding noise, which depends on the batch.
+    # The feature distance's L2 norm has no gradient at 0: move the ImageNet model off the
+    # student, or the feature distance's gradient of iteration 0 is the direction of rounding
+    # noise, which depends on the batch.
     with torch.no_grad():
         for p in dacs.imnet_model.parameters():
             p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
@@ -176,7 +177,7 @@ def _global_batches(steps=3):
     for step in range(steps):
         batch = fake_uda_batch(seed=step)
         gt = torch.full_like(batch['gt_semantic_seg'], 255)
-        gt[0, :, 0:32, 0:48] = 13    # car: a thing, so FD has a cell on image 0 only
+        gt[0, :, 0:32, 0:48] = 13    # car: a thing, so feature distance has a cell on image 0 only
         gt[1, :, 0:32, :] = 8        # vegetation
         batch['gt_semantic_seg'] = gt
         batches.append(batch)

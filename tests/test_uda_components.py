@@ -1,4 +1,5 @@
-"""DACS building blocks: EMA ramp, pseudo-labels, margins, ClassMix, strong augmentation, FD."""
+"""DACS building blocks: EMA ramp, pseudo-labels, margins, ClassMix, strong augmentation,
+feature distance."""
 import math
 import random
 

@@ -37,7 +37,7 @@ def optimizer_for(dacs):
 
 
 def thing_batch(**kw):
-    """A batch whose source GT has 32×32 blocks of thing classes (so FD has cells)."""
+    """A batch whose source GT has 32×32 blocks of thing classes (so feature distance has cells)."""
     batch = fake_uda_batch(**kw)
     batch['gt_semantic_seg'] = blocky_labels(2, 64, THINGS + [0, 2], block=32)
     return batch
@@ -54,7 +54,7 @@ def test_iteration_runs_three_backwards_in_order_and_one_step(monkeypatch):
     logs = dacs.train_step(thing_batch(seed=1), opt)['log_vars']
     assert len(steps) == 1 and len(backwards) == 3
     (src, retain), (fd, _), (mixed, _) = backwards
-    assert retain  # the source graph is kept for FD
+    assert retain  # the source graph is kept for feature distance
     assert src.item() == pytest.approx(logs['src.decode.loss_ce'], rel=1e-5)
     assert fd.item() == pytest.approx(logs['src.loss_imnet_feat_dist'], rel=1e-5)
     assert fd.item() > 0  # the student moved away from the ImageNet weights on thing cells

@@ -2,9 +2,9 @@
 
 For DAFormer-UDA on DeepLabV2-R101 and on MiT-B5 (512×512 crops) and HRDA on MiT-B5
 (1024×1024), at batch 2 (two source and two target crops), it times full DACS iterations
-(teacher update, source + FD + mixed backward passes, optimizer step) with random weights and
-random images, and prints seconds per iteration, peak memory, the BLV/CE ratio and the time
-that 40k iterations would take. All variants run on the same model; for each AMP setting,
+(teacher update, source + feature distance + mixed backward passes, optimizer step) with random
+weights and random images, and prints seconds per iteration, peak memory, the BLV/CE ratio and
+the time that 40k iterations would take. All variants run on the same model; for each AMP setting,
 BLV on and off alternate round by round after their own warm-up, so both see the same machine
 load: on shared machines absolute times are noise, the ratios are the result.
 
@@ -72,7 +72,8 @@ def build_config(name: str) -> Config:
 
 
 def make_batch(crop: int, device: torch.device, batch: int = 2) -> dict:
-    """Random images and blocky labels with every class, so ClassMix and FD have work."""
+    """Random images and blocky labels with every class: work for ClassMix and the feature
+    distance."""
     g = torch.Generator().manual_seed(0)
     blocks = torch.randint(0, 19, (batch, 1, crop // 32, crop // 32), generator=g)
     gt = blocks.repeat_interleave(32, 2).repeat_interleave(32, 3)

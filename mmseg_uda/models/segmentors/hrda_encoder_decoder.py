@@ -116,7 +116,7 @@ class HRDAEncoderDecoder(UDAEncoderDecoder):
 
     # --- features for the ImageNet feature distance -----------------------------------------
 
-    def _fd_features(self, feats: MultiResFeatures):
+    def _feature_distance_features(self, feats: MultiResFeatures):
         if self.feature_scale == 'all':
             return [feats.lr, feats.hr]
         return feats.lr if self.feature_scale == self.lr_scale else feats.hr
@@ -153,7 +153,7 @@ class HRDAEncoderDecoder(UDAEncoderDecoder):
         feats = self._multires_features(lr_img, hr_img, [box])
         losses = dict()
         if return_feat:
-            losses['features'] = self._fd_features(feats)
+            losses['features'] = self._feature_distance_features(feats)
         losses.update(self._decode_head_forward_train(feats, img_metas, gt_semantic_seg,
                                                       seg_weight))
         self._record_debug(lr_img, hr_img, [box])

@@ -31,7 +31,8 @@ class MixedBatch:
 
 @UDA.register_module()
 class DACS(UDAWrapper):
-    """DACS with DAFormer's additions (EMA ramp, FD on thing classes, pseudo-label margins).
+    """DACS with DAFormer's additions (EMA ramp, feature distance on thing classes,
+    pseudo-label margins).
 
     One iteration (``forward_train``), in order: source CE (backward); ImageNet feature
     distance (backward); teacher pseudo-labels on the target; ClassMix; strong augmentation of
@@ -49,8 +50,10 @@ class DACS(UDAWrapper):
         pseudo_weight_ignore_top / pseudo_weight_ignore_bottom: margins v1, rows of the target
             crop without pseudo-label weight. Margins v2 come from the data set as a
             ``valid_pseudo_mask``; the two are exclusive.
-        imnet_feature_dist_lambda: FD weight (0 disables FD and the ImageNet model).
-        imnet_feature_dist_classes: classes whose features FD keeps (None: every pixel).
+        imnet_feature_dist_lambda: weight of the feature distance (0 disables it and the
+            ImageNet model).
+        imnet_feature_dist_classes: classes whose features the feature distance keeps (None:
+            every pixel).
         imnet_feature_dist_scale_min_ratio: a feature cell counts as a class if that class
             covers at least this fraction of its pixels.
         classmix_classes_from: 'image' (papers) or 'batch' (DAFormer's released code), see
@@ -67,7 +70,7 @@ class DACS(UDAWrapper):
 
     Under DDP (``SelfSyncDistributedDataParallel``) the batch statistics of the recipe are
     those of the global batch, as on one GPU: the pseudo-label weight (fraction of confident
-    pixels) and the FD normaliser (number of masked cells) are summed over ranks.
+    pixels) and the feature-distance normaliser (number of masked cells) are summed over ranks.
     """
 
     def __init__(self, model: dict, alpha: float = 0.99, pseudo_threshold: float = 0.968,
@@ -97,24 +100,24 @@ class DACS(UDAWrapper):
         self.debug_dir = debug_dir
 
         self.ema_model = self._frozen_copy(self.model)
-        self.fd_lambda = imnet_feature_dist_lambda
-        self.imnet_model = self._frozen_copy(self.model) if self.fd_enabled else None
-        self.fd_min_ratio = imnet_feature_dist_scale_min_ratio
-        if self.fd_enabled and imnet_feature_dist_classes is not None:
+        self.feature_distance_lambda = imnet_feature_dist_lambda
+        self.imnet_model = self._frozen_copy(self.model) if self.feature_distance_enabled else None
+        self.feature_distance_min_ratio = imnet_feature_dist_scale_min_ratio
+        if self.feature_distance_enabled and imnet_feature_dist_classes is not None:
             if imnet_feature_dist_scale_min_ratio is None:
                 raise ValueError('uda.imnet_feature_dist_classes needs '
                                  'uda.imnet_feature_dist_scale_min_ratio (DAFormer: 0.75)')
-            self.register_buffer('fd_class_lut', class_lookup(imnet_feature_dist_classes),
-                                 persistent=False)
+            self.register_buffer('feature_distance_class_lut',
+                                 class_lookup(imnet_feature_dist_classes), persistent=False)
         else:
-            self.fd_class_lut = None
+            self.feature_distance_class_lut = None
 
     def _check_student_interface(self) -> None:
         params = inspect.signature(self.model.forward_train).parameters
         missing = [p for p in ('seg_weight', 'return_feat') if p not in params]
         if missing:
             raise TypeError(f'DACS needs a segmentor whose forward_train takes {missing} '
-                            f'(pixel-weighted pseudo-label loss, FD features); '
+                            f'(pixel-weighted pseudo-label loss, feature distance features); '
                             f'model.type={type(self.model).__name__} does not. Use '
                             "type='UDAEncoderDecoder' (a drop-in EncoderDecoder) or "
                             "'HRDAEncoderDecoder'.")
@@ -126,8 +129,8 @@ class DACS(UDAWrapper):
         return clone
 
     @property
-    def fd_enabled(self) -> bool:
-        return self.fd_lambda > 0
+    def feature_distance_enabled(self) -> bool:
+        return self.feature_distance_lambda > 0
 
     def init_weights(self) -> None:
         """Initialise the student; the teacher and the ImageNet model start as its copies, so
@@ -161,7 +164,7 @@ class DACS(UDAWrapper):
         if self.local_iter == 0:
             copy_parameters(self.ema_model, self.model)  # the teacher starts as the student
         src_feat = self.train_on_source(img, img_metas, gt_semantic_seg, logs)
-        if self.fd_enabled:
+        if self.feature_distance_enabled:
             self.train_feature_distance(img, gt_semantic_seg, src_feat, logs)
         del src_feat
         pseudo_label, pseudo_weight = self.make_pseudo_labels(
@@ -183,27 +186,28 @@ class DACS(UDAWrapper):
 
     def train_on_source(self, img: torch.Tensor, img_metas: list[dict], gt: torch.Tensor,
                         logs: dict) -> list[torch.Tensor]:
-        """Source CE; its graph is kept for FD, which reuses the source features."""
+        """Source CE; its graph is kept for feature distance, which reuses the source features."""
         with self.autocast(img):
             losses = self.model.forward_train(img, img_metas, gt, return_feat=True)
         features = losses.pop('features')
         loss, src_logs = parse_losses(losses)
         logs.update(add_prefix(src_logs, 'src'))
-        self.backward(loss, retain_graph=self.fd_enabled)
+        self.backward(loss, retain_graph=self.feature_distance_enabled)
         return features
 
     def train_feature_distance(self, img: torch.Tensor, gt: torch.Tensor,
                                features: list, logs: dict) -> None:
-        """λ·FD between the student's and the frozen ImageNet model's last-stage features,
-        summed over the compared scales (one, or both with HRDA's ``feature_scale='all'``)."""
+        """λ × the feature distance between the student's and the frozen ImageNet model's
+        last-stage features, summed over the compared scales (one, or both with HRDA's
+        ``feature_scale='all'``)."""
         loss = 0
         for feat, ref, label in self._feature_distance_pairs(img, gt, features):
             mask = None
-            if self.fd_class_lut is not None:
-                mask = thing_mask(label, feat.shape[-2:], self.fd_class_lut, self.fd_min_ratio,
-                                  self.num_classes)
+            if self.feature_distance_class_lut is not None:
+                mask = thing_mask(label, feat.shape[-2:], self.feature_distance_class_lut,
+                                  self.feature_distance_min_ratio, self.num_classes)
             loss = loss + masked_feature_distance(feat, ref, mask)
-        loss = self.fd_lambda * loss
+        loss = self.feature_distance_lambda * loss
         logs['src.loss_imnet_feat_dist'] = loss.detach()
         self.backward(loss)
 
