@@ -1,7 +1,7 @@
 """torch-2 fixes for mmcv-full 1.7.2 / mmseg 0.30, in one place.
 
 Imported first by ``mmseg_uda`` (and so by every tool), before any checkpoint is read or any
-runner is built. Each fix has a test in ``tests/test_compat.py`` that fails without it.
+runner is built. Each fix has a test in ``tests/runtime/test_compat.py`` that fails without it.
 """
 from __future__ import annotations
 

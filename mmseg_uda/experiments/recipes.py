@@ -112,9 +112,8 @@ METHODS: dict[str, MethodRecipe] = {
 }
 
 # The paper's schedule (DAFormer's poly10warm, lhoyer/DAFormer e6f6e041) is
-# schedules/poly10warm.py: 40k iterations, evaluation every 4k. DAFormer keeps only the final
-# checkpoint; one at every evaluation lets a pre-empted run resume, and poly10warm.py's
-# max_keep_ckpts=2 keeps the newest two (one spare if the newest is cut by a crash).
+# schedules/poly10warm.py: 40k iterations, evaluation every 4k. Experiment 40 checkpoints at
+# every evaluation (the checkpoint policy: docs/scale.md, "Safe checkpoints").
 PAPER_SCHEDULE = dict(checkpoint_config=dict(interval=4000))
 SCHEDULE_NAME = 'poly10warm'
 COMMON_BASES = ('schedules/adamw.py', 'schedules/poly10warm.py', 'default_runtime.py')

@@ -10,6 +10,6 @@ lr_config = dict(
 # ResumableIterBasedRunner: IterBasedRunner whose checkpoints resume bit-exactly.
 runner = dict(type='ResumableIterBasedRunner', max_iters=40000)
 # Atomic checkpoints every 2000 iterations (a pre-empted job loses at most that much), the
-# two newest kept; DAFormer saved only the final one.
+# two newest kept (the policy: docs/scale.md, "Safe checkpoints").
 checkpoint_config = dict(by_epoch=False, interval=2000, max_keep_ckpts=2)
 evaluation = dict(interval=4000, metric='mIoU')

@@ -66,6 +66,7 @@ def _gradient_cases(rank, world_size):
     return everywhere.grad, only_rank1.grad, nowhere.grad, matrix
 
 
+@pytest.mark.integration
 def test_gradients_are_averaged_like_ddp():
     for everywhere, only_rank1, nowhere, matrix in run_on_ranks(_gradient_cases, 2):
         assert torch.equal(everywhere, torch.full((2,), 1.5))
@@ -115,6 +116,7 @@ def _train_regressor(rank, world_size, steps=3):
     return losses, [p.detach().clone() for p in model.parameters()]
 
 
+@pytest.mark.integration
 def test_two_processes_match_one_process_with_the_same_global_batch():
     # Each of the losses is a per-sample mean, so 2×2 samples average to the 1×4 loss.
     single_losses, single_weights = _train_regressor(0, 1)
@@ -146,6 +148,7 @@ def _mmddp_inner_backward(rank, world_size):
     return model.module.linear.weight.grad
 
 
+@pytest.mark.integration
 def test_mmddp_leaves_backward_passes_inside_train_step_unsynchronised():
     # Why SelfSyncDistributedDataParallel exists: with mmcv's DDP the replicas would diverge.
     grad0, grad1 = run_on_ranks(_mmddp_inner_backward, 2)

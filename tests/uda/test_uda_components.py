@@ -275,7 +275,7 @@ def test_the_fd_config_names_daformers_thing_classes():
     from pathlib import Path
 
     from mmcv import Config
-    cfg = Config.fromfile(str(Path(__file__).parents[1] / 'configs' / '_base_' / 'uda' /
+    cfg = Config.fromfile(str(Path(__file__).parents[2] / 'configs' / '_base_' / 'uda' /
                               'dacs_a999_fdthings.py'))
     assert tuple(cfg.uda.imnet_feature_dist_classes) == THING_TRAINIDS
     assert THING_TRAINIDS == (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)

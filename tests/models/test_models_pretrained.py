@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from mmseg_uda.models import load_pretrained
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_MIT = dict(embed_dims=32, num_layers=[1, 2, 1, 1], num_heads=[1, 2, 5, 8])
 
 

@@ -34,10 +34,12 @@ def _eval_forward(rank, world_size, use_mmcv_original):
     return torch.equal(out, model.module.conv(img))
 
 
+@pytest.mark.integration
 def test_mmcv_forward_fails_on_torch2():
     results = run_on_ranks(_eval_forward, 2, True)
     assert all('_use_replicated_tensor_module' in r for r in results)
 
 
+@pytest.mark.integration
 def test_fixed_forward_scatters_datacontainers_on_cpu():
     assert run_on_ranks(_eval_forward, 2, False) == [True, True]

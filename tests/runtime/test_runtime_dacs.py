@@ -97,6 +97,7 @@ def test_interrupted_run_resumes_bit_exactly_with_auto(tiny_data, reference, tmp
     assert int(state['_extra_state']) == MAX_ITERS  # DACS's local_iter, the EMA ramp's clock
 
 
+@pytest.mark.integration
 def test_run_killed_during_a_checkpoint_save_resumes_bit_exactly(tiny_data, reference,
                                                                  tmp_path):
     config = _config(tiny_data, tmp_path)
@@ -205,6 +206,7 @@ def _train_dacs(rank, world_size):
                   if k.startswith(('model.', 'ema_model.'))}
 
 
+@pytest.mark.integration
 def test_two_processes_match_one_process_with_the_same_global_batch():
     single_logs, single_state = _train_dacs(0, 1)
     (logs0, state0), (logs1, state1) = run_on_ranks(_train_dacs, 2)
@@ -226,6 +228,7 @@ def _pseudo_weights(rank, world_size):
     return pseudo_label_and_weight(logits, 0.968)[1]
 
 
+@pytest.mark.integration
 def test_pseudo_weight_is_the_confident_fraction_of_the_global_batch():
     single = _pseudo_weights(0, 1)
     assert torch.equal(single, torch.full((2, 4, 4), 0.5))
@@ -251,6 +254,7 @@ def _evaluate(rank, world_size, dataset_cfg):
     return summary, len(loader)
 
 
+@pytest.mark.integration
 def test_distributed_evaluation_equals_single_process(tmp_path):
     dataset_cfg = dict(pipeline=test_pipeline((64, 32)),
                        **write_cityscapes_like(str(tmp_path), num_images=5))

@@ -13,7 +13,7 @@ from mmseg_uda.runtime import TrainStepper, fp32_outputs
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
-CONFIGS = Path(__file__).parents[1] / 'configs' / '_base_' / 'models'
+CONFIGS = Path(__file__).parents[2] / 'configs' / '_base_' / 'models'
 
 
 def _tiny_blv_segmentor() -> torch.nn.Module:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location('check_env', REPO / 'tools' / 'check_env.py')
 check_env = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check_env)
@@ -87,6 +87,7 @@ def _run_install(tmp_path, *args, env=None):
     return out, log.read_text().splitlines()
 
 
+@pytest.mark.integration
 def test_install_builds_mmcv_with_the_gpu_hidden_and_capped_jobs(tmp_path):
     out, calls = _run_install(tmp_path)
     assert out.returncode == 0, out.stderr
@@ -102,6 +103,7 @@ def test_install_builds_mmcv_with_the_gpu_hidden_and_capped_jobs(tmp_path):
     assert 'built: mmcv-full 1.7.2, CPU ops only' in out.stdout
 
 
+@pytest.mark.integration
 def test_install_from_a_wheelhouse_uses_no_index(tmp_path):
     house = tmp_path / 'wheels'
     house.mkdir()
@@ -113,6 +115,7 @@ def test_install_from_a_wheelhouse_uses_no_index(tmp_path):
     assert out.returncode == 1 and 'make wheelhouse' in out.stderr
 
 
+@pytest.mark.integration
 def test_install_keep_torch_installs_no_torch(tmp_path):
     out, calls = _run_install(tmp_path, '--keep-torch')
     assert out.returncode == 0, out.stderr
@@ -135,6 +138,7 @@ def test_keep_torch_accepts_a_range_and_names_what_is_wrong(monkeypatch):
     assert 'torchvision is not' in check_env.check_torch(check_env.pins(), True)[0]
 
 
+@pytest.mark.integration
 def test_check_env_gpu_reports_what_torch_sees():
     out = subprocess.run([sys.executable, str(REPO / 'tools' / 'check_env.py'), '--gpu'],
                          capture_output=True, text=True)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from experiments_helpers import load_script
 
 
+@pytest.mark.integration
 def test_gpu_check_reduced_mode_passes_every_step(tmp_path):
     out = tmp_path / 'check'
     assert load_script('tools/gpu_check.py').main(['--out', str(out), '--cpu']) == 0

@@ -123,6 +123,7 @@ def _script(tmp_path: Path, jobs: list[Job], options: SlurmOptions, **kw) -> Pat
     return path
 
 
+@pytest.mark.integration
 def test_sbatch_header(tmp_path):
     jobs = _jobs(tmp_path, [f'run{i}' for i in range(5)])
     options = SlurmOptions(gpus=2, cpus_per_gpu=6, time='24:00:00', partition='gpu',
@@ -144,6 +145,7 @@ def test_sbatch_header(tmp_path):
 
 
 @pytest.mark.parametrize('task_id', [0, 2])
+@pytest.mark.integration
 def test_sbatch_task_trains_its_own_config(tmp_path, task_id):
     """Run the script as SLURM would, with `echo` standing in for python."""
     jobs = _jobs(tmp_path, ['a', 'b b', 'c'])  # a space in a path must survive quoting

@@ -330,6 +330,7 @@ sys.exit(conversion.main(sys.argv[1], 'probe', sys.argv[2:]))
 
 @pytest.mark.parametrize('dataset, make, label_dir', [
     ('gta', make_gta, 'labels'), ('synthia', make_synthia, 'GT/LABELS')])
+@pytest.mark.integration
 def test_a_killed_conversion_reruns_cleanly(tmp_path, dataset, make, label_dir):
     """Probe 1: SIGKILL during a conversion left a temporary file that the re-run mistook for
     a label without image ('Re-extract the data set')."""
@@ -393,6 +394,7 @@ def test_an_8bit_colour_label_where_synthia_ids_are_expected_gets_its_own_messag
         convert_synthia(root)
 
 
+@pytest.mark.integration
 def test_a_failing_parallel_conversion_exits_with_only_its_message(tmp_path):
     """Partial probe: the Cityscapes converter ended an error with a stray 'OSError: [Errno 9]
     Bad file descriptor' (its pool was left to the interpreter's exit)."""

@@ -15,7 +15,7 @@ from mmseg_uda.apis.test import load_initial_weights, load_student_checkpoint
 from mmseg_uda.models.daformer_checkpoints import from_daformer, is_daformer_layout, to_daformer
 from mmseg_uda.models.uda import build_train_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEYS = REPO.parent / 'shared' / 'reference' / 'checkpoint_keys'
 MODELS = {'daformer': ('daformer_mitb5_dacs.json', 'daformer_sepaspp_mitb5.py'),
           'hrda': ('hrda_mitb5_dacs.json', 'hrda_daformer_sepaspp_mitb5.py')}

@@ -70,6 +70,7 @@ def test_names_are_stable_and_readable():
             'blv6-novar_s1') in runs
 
 
+@pytest.mark.integration
 def test_names_and_order_are_the_same_in_another_process():
     """A re-run finds its work dirs by name: another interpreter, with another hash seed (set
     and dict iteration of strings), must plan the same names in the same order."""

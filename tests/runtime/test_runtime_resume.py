@@ -2,7 +2,7 @@
 
 Interrupted between iterations or killed in the middle of a checkpoint save, a resumed run
 ends with weights, optimizer state and generator states bit-identical to an uninterrupted run.
-(tests/test_runtime_dacs.py does the same through tools/train.py with DACS.)
+(tests/runtime/test_runtime_dacs.py does the same through tools/train.py with DACS.)
 """
 import signal
 import textwrap
@@ -62,6 +62,7 @@ def test_keep_last_k(tmp_path):
     assert [i for i, _ in list_checkpoints(tmp_path)] == [4, 6, 7]  # 7: save_last
 
 
+@pytest.mark.integration
 def test_killed_during_a_checkpoint_save(tmp_path, uninterrupted):
     reference, _ = uninterrupted
     proc = run_killed_during_save(4, textwrap.dedent(f"""
