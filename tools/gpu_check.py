@@ -171,8 +171,9 @@ def check_environment(step: Step, device: str) -> None:
 
 
 def make_data(step: Step, root: str) -> None:
+    from blv_patches.class_frequency import STATS_FILE
     from mmseg_uda.datasets.conversion import convert_cityscapes, convert_gta, convert_synthia
-    if osp.isfile(osp.join(root, 'cityscapes', 'sample_class_stats.json')):
+    if osp.isfile(osp.join(root, 'cityscapes', STATS_FILE)):
         step.lines.append(f'- using the converted data in {root}')
         return
     generate(root, seed=0, spec=SCALES['tiny'])

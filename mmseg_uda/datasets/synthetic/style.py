@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..label_maps import SYNTHIA_ABSENT_TRAINIDS
+
 RGB = tuple[float, float, float]
 
 
@@ -83,7 +85,7 @@ SYNTHIA = Style(
              (90, 200, 120), (200, 120, 220)),
     metal=(150, 150, 165), color_jitter=20, texture=0.45, shadow=1.0,
     gain=(0.72, 1.15), gamma=(0.85, 1.25), saturation=1.0, contrast=1.0, tint=(1.0, 1.0, 1.0),
-    blur_sigma=0.45, noise_sigma=0.0, vignette=0.0, ego_hood=False, absent=(9, 14, 16))
+    blur_sigma=0.45, noise_sigma=0.0, vignette=0.0, ego_hood=False, absent=SYNTHIA_ABSENT_TRAINIDS)
 
 # Tuned so that a small CNN trained from scratch on the GTA-like source keeps about 60 % of its
 # source mIoU on this target, close to DAFormer's source-only 45.6 vs 77 oracle (docs/data.md).
