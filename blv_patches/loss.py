@@ -5,16 +5,15 @@ import inspect
 
 import numpy as np
 import torch
-import torch.nn as nn
 from mmseg.models.builder import LOSSES
-from mmseg.models.losses.cross_entropy_loss import cross_entropy
 
 from .class_frequency import ClassCounts, class_scale, load_class_counts
+from .count_loss import ClassCountCrossEntropy
 from .variation import VARIATIONS, sample_variation
 
 
 @LOSSES.register_module()
-class BLVLoss(nn.Module):
+class BLVLoss(ClassCountCrossEntropy):
     """ẑ_k = z_k + (c_k / max_i c_i)·|δ(σ)| in training, plain cross entropy in eval.
 
     The reduction is mmseg's ``CrossEntropyLoss`` one (pixel mean over all pixels, ignored
@@ -38,34 +37,22 @@ class BLVLoss(nn.Module):
                  loss_name: str = 'loss_blv', scale_formula: str = 'paper',
                  num_classes: int | None = None, class_weight: list[float] | None = None,
                  avg_non_ignore: bool = False) -> None:
-        super().__init__()
+        super().__init__(loss_name, loss_weight, class_weight, avg_non_ignore)
         if variation not in VARIATIONS:
             raise ValueError(f'BLVLoss: unknown variation {variation!r}; choose one of '
                              f'{VARIATIONS}')
         if variation == 'gaussian' and sigma <= 0:
             raise ValueError(f'BLVLoss: sigma must be positive, got {sigma}')
-        if 'loss' not in loss_name:
-            # mmseg >= 0.23's BaseSegmentor._parse_losses only sums keys containing 'loss'.
-            raise ValueError(f'BLVLoss: loss_name {loss_name!r} must contain "loss", '
-                             'or mmseg leaves it out of the total loss')
         self.sigma = float(sigma)
         self.variation = variation
         self.clip = clip
         self.balance = balance
         self.use_variation = use_variation
-        self.loss_weight = loss_weight
         self.scale_formula = scale_formula
-        self.class_weight = class_weight
-        self.avg_non_ignore = avg_non_ignore
-        self._loss_name = loss_name
         counts = load_class_counts(class_counts, num_classes)
         self.register_buffer('class_counts', torch.as_tensor(counts, dtype=torch.float64))
         self.register_buffer('class_scale', torch.as_tensor(
             class_scale(counts, scale_formula), dtype=torch.float32))
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
 
     @property
     def num_classes(self) -> int:
@@ -84,10 +71,7 @@ class BLVLoss(nn.Module):
 
     def perturb(self, logits: torch.Tensor) -> torch.Tensor:
         """Training-time logits: z + scale_k·|δ|, |δ| drawn independently per element."""
-        if logits.dim() < 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(f'BLVLoss: logits have shape {tuple(logits.shape)}, expected '
-                             f'N×{self.num_classes}×...; class_counts must list one count '
-                             'per class')
+        self.check_logits(logits, self.num_classes, 'BLVLoss')
         # The loss and its noise stay in fp32 under autocast.
         logits = logits.float()
         scale = self.offset_scale().view(1, -1, *([1] * (logits.dim() - 2)))
@@ -99,17 +83,8 @@ class BLVLoss(nn.Module):
         # logits-sized tensor; the gradient still flows to ``logits`` unchanged.
         return noise.mul_(scale).add_(logits)
 
-    def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
-                weight: torch.Tensor | None = None, avg_factor: float | None = None,
-                reduction_override: str | None = None, ignore_index: int = 255,
-                **kwargs) -> torch.Tensor:
-        logits = self.perturb(cls_score) if self.training else cls_score
-        class_weight = (logits.new_tensor(self.class_weight)
-                        if self.class_weight is not None else None)
-        return self.loss_weight * cross_entropy(
-            logits, label, weight, class_weight=class_weight,
-            reduction=reduction_override or 'mean', avg_factor=avg_factor,
-            ignore_index=ignore_index, avg_non_ignore=self.avg_non_ignore)
+    def training_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.perturb(logits)
 
     def extra_repr(self) -> str:
         return (f'variation={self.variation}, sigma={self.sigma}, clip={self.clip}, '
