@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     distinct = len({r.spec for r in runs})
     print(f'experiment {exp.id}: {len(runs)} runs ({distinct} distinct configs), '
           f'configs in {config_dir}', file=sys.stderr)
+    for other in exp.shares_runs_of:
+        shared = sorted({row.label for table in exp.tables for row in table.rows
+                         if exp.shared_spec_owner(row.spec) == other.id})
+        print(f'  rows served by experiment {other.id}\'s runs (run with --exp {other.id}; the '
+              f'analysis reads them): {", ".join(shared)}', file=sys.stderr)
     if args.dry_run:
         hours = estimate_gpu_hours(runs)
         if hours:

@@ -9,33 +9,36 @@ import torch.nn as nn
 from mmcv.runner import CheckpointLoader
 from mmcv.utils import print_log
 
+from blv_patches import COUNT_LOSSES
+
 from ..models.daformer_checkpoints import from_daformer, is_daformer_layout
 
 _STUDENT_PREFIX = 'model.'
 
 
-def without_blv(model_cfg: Any) -> Any:
-    """A copy of a model config whose ``BLVLoss`` entries are plain cross entropy.
+def with_cross_entropy(model_cfg: Any) -> Any:
+    """A copy of a model config whose class-count losses (BLV, logit adjustment, reweighting:
+    ``blv_patches.COUNT_LOSSES``) are plain cross entropy.
 
-    Evaluation uses raw logits; a loss is never computed, so the test model needs neither
-    BLV's class statistics file nor its perturbation.
+    Evaluation uses raw logits; a loss is never computed, so the test model needs neither the
+    class statistics file nor the training-time change of the logits.
     """
     if isinstance(model_cfg, dict):
-        if model_cfg.get('type') == 'BLVLoss':
+        if model_cfg.get('type') in COUNT_LOSSES:
             return dict(type='CrossEntropyLoss', use_sigmoid=False,
                         loss_weight=model_cfg.get('loss_weight', 1.0))
-        return type(model_cfg)({k: without_blv(v) for k, v in model_cfg.items()})
+        return type(model_cfg)({k: with_cross_entropy(v) for k, v in model_cfg.items()})
     if isinstance(model_cfg, (list, tuple)):
-        return type(model_cfg)(without_blv(v) for v in model_cfg)
+        return type(model_cfg)(with_cross_entropy(v) for v in model_cfg)
     return copy.deepcopy(model_cfg)
 
 
 def build_test_segmentor(model_cfg: Any) -> nn.Module:
-    """The segmentor of a training config for evaluation: plain cross entropy instead of BLV,
-    no train_cfg, and no pretrained file (a checkpoint holds every weight)."""
+    """The segmentor of a training config for evaluation: plain cross entropy instead of any
+    class-count loss, no train_cfg, and no pretrained file (a checkpoint holds every weight)."""
     from mmseg.models import build_segmentor
 
-    model_cfg = without_blv(model_cfg)
+    model_cfg = with_cross_entropy(model_cfg)
     model_cfg.train_cfg = None
     model_cfg.pretrained = None
     return build_segmentor(model_cfg)
@@ -118,7 +121,7 @@ def check_state_fits(own: dict, state: dict, path: str, optional=lambda key: Fal
 
 
 def is_loss_buffer(key: str) -> bool:
-    # Loss buffers (BLV's class statistics) are not needed for inference.
+    # Loss buffers (the class statistics of BLV, LA, RW) are not needed for inference.
     return '.loss_decode.' in key
 
 

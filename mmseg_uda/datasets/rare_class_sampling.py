@@ -1,5 +1,6 @@
 """Rare class sampling (DAFormer): draw a class c with P(c) = softmax((1 - f_c) / T), then a source
-image that holds more than ``min_pixels`` pixels of c.
+image that holds more than ``min_pixels`` pixels of c. ``class_temp=None`` draws c uniformly
+(class-aware sampling; with ``min_crop_ratio=0`` it is experiment 41's "RS" baseline).
 
 f_c is class c's share of the source pixels, from the converters' ``sample_class_stats.json``.
 Only classes with pixels in the source take part (16 for SYNTHIA).
@@ -26,12 +27,16 @@ def _load_json(data_root: str, name: str):
         return json.load(f)
 
 
-def class_probabilities(counts: dict[int, int], temperature: float
+def class_probabilities(counts: dict[int, int], temperature: float | None
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Classes (sorted train ids) and their sampling probabilities softmax((1 - f_c) / T)."""
-    if temperature <= 0:
-        raise ValueError(f'rare_class_sampling.class_temp must be > 0, got {temperature}')
+    """Classes (sorted train ids) and their sampling probabilities softmax((1 - f_c) / T), or
+    uniform for ``temperature=None``."""
     classes = np.array(sorted(counts))
+    if temperature is None:
+        return classes, np.full(len(classes), 1.0 / len(classes))
+    if temperature <= 0:
+        raise ValueError(f'rare_class_sampling.class_temp must be > 0 (or None: uniform), got '
+                         f'{temperature}')
     n = np.array([counts[c] for c in classes], np.float64)
     logits = (1 - n / n.sum()) / temperature
     p = np.exp(logits - logits.max())
@@ -46,7 +51,7 @@ class RareClassSampler:
     """
 
     def __init__(self, data_root: str, seg_map_names: list[str], min_pixels: int,
-                 class_temp: float, min_crop_ratio: float):
+                 class_temp: float | None, min_crop_ratio: float):
         self.min_pixels, self.min_crop_ratio = min_pixels, min_crop_ratio
         # The one reader of the statistics (with its checks), shared with BLV.
         per_class = read_class_stats(osp.join(data_root, STATS_FILE))

@@ -9,7 +9,7 @@
 ``sweep`` and ``analysis`` read configs and results on disk; they import the catalogue, never
 the other way round. The names below are the package's public interface.
 """
-from .catalogue import EXP0, EXP0_ITERS, EXP40, EXPERIMENTS, get_experiment
+from .catalogue import EXP0, EXP0_ITERS, EXP40, EXP41, EXPERIMENTS, get_experiment
 from .composition import (
     BASE_DIR,
     GENERATED_DIR,
@@ -21,12 +21,15 @@ from .composition import (
     relocate_data,
     source_stats_path,
 )
+from .losses import CE, LOSS_KINDS, BLVSetting, CESetting, LASetting, LossSetting, RWSetting
 from .planning import base_files, build_config, estimate_gpu_hours, plan, run_name
 from .recipes import ARCHS, DATASETS, METHODS, ArchRecipe, DatasetRecipe, MethodRecipe
-from .specs import BLVSetting, Experiment, Run, RunSpec, Table, TableRow
+from .specs import Experiment, Run, RunSpec, Table, TableRow
 
-__all__ = ['ARCHS', 'ArchRecipe', 'BASE_DIR', 'BLVSetting', 'DATASETS', 'DatasetRecipe', 'EXP0',
-           'EXP0_ITERS', 'EXP40', 'EXPERIMENTS', 'Experiment', 'GENERATED_DIR', 'METHODS',
-           'MethodRecipe', 'REPO_ROOT', 'Run', 'RunSpec', 'Table', 'TableRow', 'WORK_DIRS',
-           'adapt_to_data_scale', 'base_files', 'build_config', 'compose', 'estimate_gpu_hours',
-           'get_experiment', 'merged', 'plan', 'relocate_data', 'run_name', 'source_stats_path']
+__all__ = ['adapt_to_data_scale', 'ArchRecipe', 'ARCHS', 'BASE_DIR', 'base_files', 'BLVSetting',
+           'build_config', 'CE', 'CESetting', 'compose', 'DatasetRecipe', 'DATASETS',
+           'estimate_gpu_hours', 'EXP0', 'EXP0_ITERS', 'EXP40', 'EXP41', 'Experiment',
+           'EXPERIMENTS', 'GENERATED_DIR', 'get_experiment', 'LASetting', 'LOSS_KINDS',
+           'LossSetting', 'merged', 'MethodRecipe', 'METHODS', 'plan', 'relocate_data',
+           'REPO_ROOT', 'Run', 'run_name', 'RunSpec', 'RWSetting', 'source_stats_path', 'Table',
+           'TableRow', 'WORK_DIRS']

@@ -191,6 +191,8 @@ def paper_values(row: TableRow) -> dict[str, float]:
     dataset = row.spec.dataset
     if not isinstance(node, dict):
         return {headline_metric(dataset): float(node)}
+    if 'per_class_iou' not in node:  # Table 5: the headline mIoU and the tail mIoU only
+        return {headline_metric(dataset): float(node['miou']), 'tail': float(node['miou_tail'])}
     out = {k: float(v) for k, v in node['per_class_iou'].items()}
     out['tail'] = _nanmean(out[c] for c in tail_classes(dataset))
     out.update({k: float(node[k]) for k in ('miou19', 'miou16', 'miou13') if k in node})
@@ -215,10 +217,11 @@ def row_report(row: TableRow, table: Table, seeds: dict[int, Result],
 
 
 def _add_gains(report: TableReport) -> None:
-    """Gain of each row over its table's row without BLV on the same data set."""
-    baselines = {r.row.spec: r for r in report.rows if r.row.spec.blv is None}
+    """Gain of each row over its table's baseline row: the same data set, method and backbone
+    with cross entropy (`RunSpec.baseline`)."""
+    baselines = {r.row.spec: r for r in report.rows if r.row.spec == r.row.spec.baseline()}
     for r in report.rows:
-        base = baselines.get(r.row.spec.without_blv())
+        base = baselines.get(r.row.spec.baseline())
         metric = headline_metric(r.row.spec.dataset)
         if base is None or base is r:
             continue
@@ -264,14 +267,15 @@ def analyze(results: Sequence[Result], exps: Sequence[Experiment],
         for table in exp.tables:
             rows = []
             for row in table.rows:
-                found = groups.get((exp.id, row.spec), {})
-                used.add((exp.id, row.spec))
+                owner = exp.shared_spec_owner(row.spec) or exp.id
+                found = groups.get((owner, row.spec), {})
+                used.add((owner, row.spec))
                 rows.append(row_report(row, table, found, expected))
             report = TableReport(table, exp.id, rows)
             if table.kind == 'summary':
                 _add_gains(report)
             reports.append(report)
-    ids = {exp.id for exp in exps}
+    ids = {exp.id for exp in exps}  # a shared experiment's other runs are not "unmatched" here
     unmatched = [r for key, runs in groups.items() if key[0] in ids and key not in used
                  for r in runs.values()]
     return reports, unmatched
@@ -434,11 +438,11 @@ def source_frequencies(stats_path: Path) -> dict[str, float]:
 
 
 def blv_gains(report: TableReport) -> list[tuple[RowReport, dict[str, float]]]:
-    """Per-class IoU gain (mean over seeds) of each BLV row over the same run without BLV."""
+    """Per-class IoU gain (mean over seeds) of each BLV row over its cross-entropy row."""
     by_spec = {r.row.spec: r for r in report.rows}
     out = []
     for r in report.rows:
-        base = by_spec.get(r.row.spec.without_blv())
+        base = by_spec.get(r.row.spec.baseline())
         if r.row.spec.blv is None or base is None:
             continue
         gains = {c: r.stats[c].mean - base.stats[c].mean

@@ -3,13 +3,15 @@ CPU demo). An experiment is data (`specs.Experiment`); adding a table means addi
 """
 from __future__ import annotations
 
+from .losses import CE, BLVSetting, LASetting, LossSetting, RWSetting
 from .recipes import DATASETS, PAPER_SCHEDULE
-from .specs import BLVSetting, Experiment, RunSpec, Table, TableRow
+from .specs import Experiment, RunSpec, Table, TableRow
 
 
-def _row(label: str, dataset: str, method: str, backbone: str, blv: BLVSetting | None = None,
+def _row(label: str, dataset: str, method: str, backbone: str, loss: LossSetting | None = None,
          paper: tuple[str, ...] | None = None) -> TableRow:
-    return TableRow(label, RunSpec(dataset, method, backbone, blv), paper)
+    """A table row; ``loss`` None is cross entropy."""
+    return TableRow(label, RunSpec(dataset, method, backbone, loss or CE), paper)
 
 
 def _main_table(table_id: int, dataset: str, paper_key: str, title: str) -> Table:
@@ -35,8 +37,9 @@ _T7 = 'table7_sigma_daformer_r101'
 _T8 = 'table8_components_daformer_r101'
 
 
-def _r101(dataset: str, label: str, blv: BLVSetting | None, paper: tuple[str, ...]) -> TableRow:
-    return _row(label, dataset, 'daformer', 'r101', blv, paper)
+def _r101(dataset: str, label: str, loss: LossSetting | None,
+          paper: tuple[str, ...]) -> TableRow:
+    return _row(label, dataset, 'daformer', 'r101', loss, paper)
 
 
 def _sigma(dataset: str) -> float:
@@ -76,6 +79,28 @@ EXP40 = Experiment(
             ))),
     ),
     overrides=PAPER_SCHEDULE,
+)
+
+_T5 = 'table5_uda_gta_long_tail_methods'
+# Table 5's UDA part: the paper's long-tail baselines against BLV on DAFormer† R101,
+# GTA5 → Cityscapes. The CE baseline and the BLV row are experiment 40's runs (Tables 3 and 6),
+# shared rather than copied; RS, RW and LA are new.
+EXP41 = Experiment(
+    id=41,
+    title="BLV paper's Table 5 (UDA part): long-tail baselines, 3 seeds",
+    tables=(Table(5, 'Table 5: long-tail baselines (DAFormer† R101, GTA5 → Cityscapes)',
+                  'summary', (
+                      _r101('gta2cs', 'baseline', None, (_T6, 'none')),
+                      TableRow('RS (class-aware resampling)',
+                               RunSpec('gta2cs', 'daformer', 'r101', sampling='rs'),
+                               (_T5, 'resample')),
+                      _r101('gta2cs', 'RW (inverse-sqrt reweighting)', RWSetting(),
+                            (_T5, 'reweight')),
+                      _r101('gta2cs', 'LA (τ=1)', LASetting(), (_T5, 'logit_adjustment')),
+                      _r101('gta2cs', 'BLV', BLVSetting(6.0), (_T5, 'blv')),
+                  )),),
+    overrides=PAPER_SCHEDULE,
+    shares_runs_of=(EXP40,),
 )
 
 # Experiment 0, the demo: the DAFormer-UDA recipe on the synthetic data set
@@ -118,7 +143,7 @@ EXP0 = Experiment(
     data_scale=256 / 2048,
 )
 
-EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP40)}
+EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP40, EXP41)}
 
 
 def get_experiment(exp_id: int) -> Experiment:

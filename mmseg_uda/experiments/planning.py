@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from blv_patches import apply_blv
 from mmseg_uda.datasets import scale_pipelines
 
 from .composition import (
@@ -24,12 +23,14 @@ from .composition import (
     relocate_data,
     source_stats_path,
 )
+from .losses import CE
 from .recipes import (
     ARCHS,
     COMMON_BASES,
     DATASETS,
     GPU_HOURS,
     METHODS,
+    SAMPLINGS,
     SCHEDULE_NAME,
     SINGLE_DOMAIN,
     UDA_PAIR,
@@ -41,22 +42,29 @@ def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     """DAFormer-style name, stable across invocations (no timestamp), so re-runs find it."""
     ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
     crop = (exp.pipeline_sizes or {}).get('crop_size') or (1024 if method.high_res else 512,) * 2
+    method_parts = list(method.name_parts)
+    if spec.sampling is not None:
+        sampling = SAMPLINGS[spec.sampling]
+        method_parts = [sampling.name_part if p.startswith('rcs') else p for p in method_parts]
     parts = [f'{ds.hr_name if method.high_res else ds.name}_{crop[0]}x{crop[1]}',
-             *method.name_parts,
+             *method_parts,
              arch.hrda_name if method.high_res else arch.name, SCHEDULE_NAME]
-    if spec.blv is not None:
-        parts.append(spec.blv.tag())
+    if spec.loss.tag():
+        parts.append(spec.loss.tag())
     return '_'.join(parts + [f's{seed}'])
 
 
 def plan(exp: Experiment, seeds: Iterable[int] | None = None) -> list[Run]:
-    """Every run of ``exp``; a row shared by several tables is one run listing them all.
+    """Every run of ``exp``; a row shared by several tables is one run listing them all. Rows
+    that another experiment's runs serve (``exp.shares_runs_of``) are left out.
 
     Seeds are the outer loop, so a partially finished sweep already covers every table once.
     """
     tables_of: dict[RunSpec, list[int | str]] = {}
     for table in exp.tables:
         for row in table.rows:
+            if exp.shared_spec_owner(row.spec) is not None:
+                continue
             served = tables_of.setdefault(row.spec, [])
             if table.id not in served:
                 served.append(table.id)
@@ -93,8 +101,11 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
     `adapt_to_data_scale`).
     """
     spec = run.spec
+    if spec.sampling is not None and spec.sampling not in SAMPLINGS:
+        raise KeyError(f'sampling {spec.sampling!r} is not in SAMPLINGS ({sorted(SAMPLINGS)})')
+    sampling = SAMPLINGS[spec.sampling].overrides if spec.sampling is not None else {}
     overrides = merged(
-        ARCHS[spec.backbone].overrides, METHODS[spec.method].overrides, exp.overrides,
+        ARCHS[spec.backbone].overrides, METHODS[spec.method].overrides, sampling, exp.overrides,
         exp.method_overrides.get(spec.method, {}), extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
              exp_meta=run.exp_meta()))
@@ -108,7 +119,7 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
         scale_pipelines(cfg, **exp.pipeline_sizes)
     if data_scale or exp.data_scale:
         adapt_to_data_scale(cfg, data_scale or exp.data_scale)
-    if spec.blv is not None:
-        # A path, read when BLVLoss is built: configs can be written before the data exists.
-        cfg = apply_blv(cfg, source_stats_path(cfg), **spec.blv.meta())
+    if spec.loss != CE:
+        # A path, read when the loss is built: configs can be written before the data exists.
+        cfg = spec.loss.apply(cfg, source_stats_path(cfg))
     return cfg

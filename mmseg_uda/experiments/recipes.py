@@ -111,6 +111,25 @@ METHODS: dict[str, MethodRecipe] = {
                          merged(_rcs(2.0), _PLCROP_V2)),
 }
 
+
+@dataclass(frozen=True)
+class SamplingRecipe:
+    """A data-side long-tail baseline: it replaces the method's rare class sampling (the name
+    part that starts with 'rcs') by its own."""
+    name_part: str
+    overrides: dict
+
+
+SAMPLINGS: dict[str, SamplingRecipe] = {
+    # Table 5's "naive resampling of the input instances" (RS), which the paper does not define.
+    # Read here as class-aware sampling (Shen et al., ECCV 2016): each source sample draws a
+    # class uniformly, then an image holding more than min_pixels of it, then the pipeline's
+    # plain random crop. It differs from DAFormer's RCS in the class law (uniform, not
+    # softmax((1 - f) / 0.01)) and in keeping any crop (RCS re-crops towards the class).
+    'rs': SamplingRecipe('rs', dict(data=dict(train=dict(rare_class_sampling=dict(
+        min_pixels=3000, class_temp=None, min_crop_ratio=0.0))))),
+}
+
 # The paper's schedule (DAFormer's poly10warm, lhoyer/DAFormer e6f6e041) is
 # schedules/poly10warm.py: 40k iterations, evaluation every 4k. Experiment 40 checkpoints at
 # every evaluation (the checkpoint policy: docs/scale.md, "Safe checkpoints").

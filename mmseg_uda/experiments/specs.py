@@ -1,7 +1,7 @@
 """What an experiment is made of: runs' specs, tables of rows, experiments (frozen data).
 
 An experiment is a set of tables; a table is a list of rows; a row is a `RunSpec` (data set,
-method, backbone, BLV options). A row that several tables share (the DAFormer-R101 baseline
+method, backbone, segmentation loss). A row that several tables share (the DAFormer-R101 baseline
 serves Tables 3, 6, 7 and 8) becomes ONE run whose ``exp_meta.tables`` lists every table
 (`planning.plan`).
 """
@@ -10,58 +10,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def _num(x: float) -> str:
-    """6.0 -> '6', 0.5 -> '05': DAFormer's name style (dots removed)."""
-    return f'{x:g}'.replace('.', '')
-
-
-@dataclass(frozen=True)
-class BLVSetting:
-    """BLV options of one run; the fields are BLVLoss's constructor arguments."""
-    sigma: float
-    variation: str = 'gaussian'
-    clip: float | None = 1.0
-    balance: bool = True
-    use_variation: bool = True
-
-    def meta(self) -> dict[str, Any]:
-        return dict(sigma=float(self.sigma), variation=self.variation,
-                    clip=None if self.clip is None else float(self.clip),
-                    balance=self.balance, use_variation=self.use_variation)
-
-    def tag(self) -> str:
-        """Name fragment. Sigma only shapes the gaussian, so other variations omit it."""
-        tag = f'blv{_num(self.sigma)}' if self.variation == 'gaussian' else f'blv-{self.variation}'
-        if self.clip != 1.0:
-            tag += '-noclip' if self.clip is None else f'-clip{_num(self.clip)}'
-        if not self.use_variation:
-            tag += '-novar'
-        if not self.balance:
-            tag += '-nobal'
-        return tag
+from .losses import CE, BLVSetting, LossSetting, loss_from_meta, loss_meta
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What distinguishes the runs of a table, seeds aside."""
+    """What distinguishes the runs of a table, seeds aside: the data set, the method, the
+    backbone, the segmentation loss, and the data-side resampling baseline (``sampling='rs'``,
+    experiment 41), if any."""
     dataset: str
     method: str
     backbone: str
-    blv: BLVSetting | None = None
+    loss: LossSetting = CE
+    sampling: str | None = None
+
+    @property
+    def blv(self) -> BLVSetting | None:
+        """BLV's options when the loss is BLV (exp_meta's ``blv`` key)."""
+        return self.loss if isinstance(self.loss, BLVSetting) else None
 
     def meta(self) -> dict[str, Any]:
-        return dict(dataset=self.dataset, method=self.method, backbone=self.backbone,
-                    blv=None if self.blv is None else self.blv.meta())
+        meta = dict(dataset=self.dataset, method=self.method, backbone=self.backbone,
+                    blv=None if self.blv is None else self.blv.meta(), loss=loss_meta(self.loss))
+        if self.sampling is not None:
+            meta['sampling'] = self.sampling
+        return meta
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> RunSpec:
         """Inverse of `meta`: reads an ``exp_meta`` (extra keys such as seed are ignored)."""
-        blv = meta.get('blv')
         return cls(dataset=meta['dataset'], method=meta['method'], backbone=meta['backbone'],
-                   blv=None if blv is None else BLVSetting(**blv))
+                   loss=loss_from_meta(meta), sampling=meta.get('sampling'))
 
-    def without_blv(self) -> RunSpec:
+    def baseline(self) -> RunSpec:
+        """The same row with cross entropy and no resampling: what a loss's gain is against."""
         return RunSpec(self.dataset, self.method, self.backbone)
 
 
@@ -112,4 +94,14 @@ class Experiment:
     pipeline_sizes: dict | None = None
     # The data's linear size vs the real sets' (adapt_to_data_scale).
     data_scale: float | None = None
+    # Experiments whose runs serve this one's rows of the same spec: those rows are not run
+    # again (`planning.plan` leaves them out) and the analysis reads their results.
+    shares_runs_of: tuple[Experiment, ...] = ()
+
+    def shared_spec_owner(self, spec: RunSpec) -> int | None:
+        """The id of the experiment whose run serves ``spec``, if not this one."""
+        for other in self.shares_runs_of:
+            if any(row.spec == spec for table in other.tables for row in table.rows):
+                return other.id
+        return None
 

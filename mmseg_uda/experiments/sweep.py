@@ -22,6 +22,7 @@ from mmseg_uda.datasets.config_utils import train_crop_size
 from mmseg_uda.runtime.checkpoint import list_checkpoints
 
 from .composition import REPO_ROOT
+from .losses import loss_from_meta, loss_meta
 
 TRAIN_SCRIPT = REPO_ROOT / 'tools' / 'train.py'
 LAUNCHERS = ('local', 'torchrun', 'slurm')
@@ -69,6 +70,9 @@ def changed_settings(work_dir: Path, config: Path) -> list[str]:
         if old[key] is not None and new[key] is not None and old[key] != new[key]:
             diffs.append(f'{key}={old[key]}, now {new[key]}')
     if old['exp_meta'] is not None and new['exp_meta'] is not None:
+        # A record from before the loss axis has no 'loss': it follows from its 'blv'.
+        old['exp_meta'] = {**old['exp_meta'], 'loss': loss_meta(loss_from_meta(old['exp_meta']))}
+        new['exp_meta'] = {**new['exp_meta'], 'loss': loss_meta(loss_from_meta(new['exp_meta']))}
         for key in sorted(set(old['exp_meta']) | set(new['exp_meta'])):
             if old['exp_meta'].get(key) != new['exp_meta'].get(key):
                 diffs.append(f'exp_meta.{key}={old["exp_meta"].get(key)!r}, now '

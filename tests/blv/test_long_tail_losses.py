@@ -103,3 +103,18 @@ def test_apply_loss_reaches_every_head_and_checks_options():
         apply_loss(cfg, 'LogitAdjustedLoss', [1.0, 3.0], sigma=6.0)
     with pytest.raises(KeyError, match="'FocalLoss' is not a class-count loss"):
         apply_loss(cfg, 'FocalLoss', [1.0, 3.0])
+
+
+def test_evaluation_models_get_plain_cross_entropy_for_every_count_loss():
+    """tools/test.py builds the segmentor with CE: no stats file, no training-time change."""
+    from mmseg_uda.apis import with_cross_entropy
+    cfg = dict(decode_head=dict(loss_decode=dict(type='LogitAdjustedLoss', class_counts='x')),
+               auxiliary_head=[dict(loss_decode=dict(type='ReweightedCELoss', class_counts='x',
+                                                     loss_weight=0.4)),
+                               dict(loss_decode=dict(type='BLVLoss', class_counts='x'))])
+    out = with_cross_entropy(cfg)
+    ce = dict(type='CrossEntropyLoss', use_sigmoid=False)
+    assert out['decode_head']['loss_decode'] == dict(ce, loss_weight=1.0)
+    assert [h['loss_decode'] for h in out['auxiliary_head']] == [dict(ce, loss_weight=0.4),
+                                                                 dict(ce, loss_weight=1.0)]
+    assert cfg['decode_head']['loss_decode']['type'] == 'LogitAdjustedLoss'  # a copy

@@ -193,3 +193,18 @@ def test_recrop_decodes_once_and_gives_the_full_reload_samples(tiny_data, monkey
         assert np.array_equal(a['img'].data.numpy(), b['img'].data.numpy())
         assert np.array_equal(a['gt_semantic_seg'].data.numpy(), b['gt_semantic_seg'].data.numpy())
         assert a['img_metas'].data['flip'] == b['img_metas'].data['flip']
+
+
+def test_rs_draws_classes_uniformly_and_images_by_hand_computed_probabilities(tmp_path):
+    """Experiment 41's RS: class_temp=None draws each class with 1/C, then an image holding it;
+    min_crop_ratio=0 keeps the pipeline's own crop. Image 0 holds classes 0 and 1, image 1
+    classes 0 and 2, image 2 class 2 only: P = (1/3)(1/2 + 1) = 1/2, (1/3)(1/2 + 1/2) = 1/3,
+    (1/3)(1/2) = 1/6."""
+    per_image = [{0: 500, 1: 500}, {0: 500, 2: 500}, {2: 500}]
+    ds = rcs_dataset(tmp_path, per_image, min_pixels=100, class_temp=None, min_crop_ratio=0.0)
+    np.testing.assert_allclose(ds.rcs.probs, [1 / 3] * 3)
+    n = 12000
+    picks = np.array([ds.rcs.sample_index(ds.rcs.sample_class()) for _ in range(n)])
+    observed = np.bincount(picks, minlength=3)
+    assert chisquare(observed, n * np.array([1 / 2, 1 / 3, 1 / 6])).pvalue > 0.01
+    assert ds.rcs.crop_has_class(np.zeros((4, 4)), 1)  # no re-crop: any crop is accepted

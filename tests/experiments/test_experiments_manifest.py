@@ -93,13 +93,34 @@ def test_seeds_are_the_outer_loop():
 def test_exp_meta_contract():
     for run in plan(EXP40, seeds=[2]):
         meta = run.exp_meta()
-        assert set(meta) == {'exp', 'tables', 'dataset', 'method', 'backbone', 'blv', 'seed'}
+        assert set(meta) == {'exp', 'tables', 'dataset', 'method', 'backbone', 'blv', 'loss',
+                             'seed'}
         assert meta['exp'] == 40 and meta['seed'] == 2
         assert meta['dataset'] in ('gta2cs', 'syn2cs')
         assert meta['method'] in ('source_only', 'daformer', 'hrda')
         assert meta['backbone'] in ('r101', 'mitb5')
         if meta['blv'] is not None:
             assert set(meta['blv']) == {'sigma', 'variation', 'clip', 'balance', 'use_variation'}
+            assert meta['loss'] == dict(type='blv', **meta['blv'])
+        else:
+            assert meta['loss'] == {'type': 'ce'}
+
+
+def test_experiment_41_is_table_5_and_shares_the_runs_of_experiment_40():
+    from mmseg_uda.experiments import EXP41
+    from mmseg_uda.experiments.specs import RunSpec
+    runs = plan(EXP41)
+    assert len(runs) == 9 and {r.seed for r in runs} == {0, 1, 2}
+    kinds = {(r.exp_meta()['loss']['type'], r.exp_meta().get('sampling')) for r in runs}
+    assert kinds == {('ce', 'rs'), ('rw', None), ('la', None)}
+    names40 = {r.name for r in plan(EXP40)}
+    assert not names40 & {r.name for r in runs}            # nothing of experiment 40 again
+    rows = EXP41.tables[0].rows
+    assert [EXP41.shared_spec_owner(row.spec) for row in rows] == [40, None, None, None, 40]
+    assert rows[0].spec == RunSpec('gta2cs', 'daformer', 'r101')
+    assert len(plan(EXP40)) == 87                           # experiment 40 stays the paper's
+    for run in runs:
+        assert RunSpec.from_meta(run.exp_meta()) == run.spec
 
 
 def test_unknown_experiment_names_the_defined_ones():

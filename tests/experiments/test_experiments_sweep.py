@@ -199,3 +199,22 @@ def test_a_finished_run_with_other_settings_is_reported_not_skipped(tmp_path):
     assert forced.done == ['longer']
     kept = [p for p in longer.work_dir.parent.iterdir() if p.name.startswith('longer.replaced-')]
     assert len(kept) == 1 and (kept[0] / FINAL_METRICS).is_file()  # set aside, not deleted
+
+
+def test_a_run_finished_before_the_loss_axis_is_not_a_changed_setting(tmp_path):
+    """final_metrics.json written before exp_meta had 'loss': the loss follows from 'blv', so
+    the same run is not "changed" (and not re-run) after the upgrade."""
+    from mmseg_uda.experiments.sweep import changed_settings
+    blv = dict(sigma=6.0, variation='gaussian', clip=1.0, balance=True, use_variation=True)
+    old = dict(exp=40, tables=[3], dataset='gta2cs', method='daformer', backbone='r101',
+               blv=blv, seed=0)
+    new = dict(old, loss=dict(type='blv', **blv))
+    (tmp_path / 'final_metrics.json').write_text(json.dumps(dict(exp_meta=old, iter=40000)))
+    config = tmp_path / 'run.json'
+    config.write_text(json.dumps(dict(exp_meta=new, runner=dict(max_iters=40000))))
+    assert changed_settings(tmp_path, config) == []
+    config.write_text(json.dumps(dict(exp_meta=dict(new, loss=dict(type='la', tau=1.0)),
+                                      runner=dict(max_iters=40000))))
+    assert changed_settings(tmp_path, config) == [
+        "exp_meta.loss={'type': 'blv', 'sigma': 6.0, 'variation': 'gaussian', 'clip': 1.0, "
+        "'balance': True, 'use_variation': True}, now {'type': 'la', 'tau': 1.0}"]
