@@ -159,6 +159,33 @@ def _stat(values: dict[int, float]) -> Stat:
     return Stat({s: v for s, v in sorted(values.items()) if not math.isnan(v)})
 
 
+@dataclass(frozen=True)
+class PairedDiff(Stat):
+    """A row minus its baseline, seed by seed (the same seed is the same data order and
+    initialisation), over the seeds both have: the mean difference with a 95 % Student-t
+    interval, n − 1 degrees of freedom."""
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """None below two seeds."""
+        if self.n < 2:
+            return None
+        from scipy.stats import t
+        half = float(t.ppf(0.975, self.n - 1)) * self.std / math.sqrt(self.n)
+        return self.mean - half, self.mean + half
+
+    @property
+    def resolved(self) -> bool | None:
+        """Whether the interval excludes 0; None without an interval."""
+        interval = self.interval
+        return None if interval is None else not interval[0] <= 0.0 <= interval[1]
+
+
+def paired_diff(row: Stat, base: Stat) -> PairedDiff:
+    common = sorted(set(row.values) & set(base.values))
+    return PairedDiff({s: row.values[s] - base.values[s] for s in common})
+
+
 @dataclass
 class RowReport:
     row: TableRow
@@ -168,6 +195,10 @@ class RowReport:
     paper: dict[str, float] = field(default_factory=dict)
     gain: float | None = None          # summary tables: our headline mean minus the baseline's
     paper_gain: float | None = None
+    # Against the same row with cross entropy (RunSpec.baseline): its label and, for the
+    # headline mIoU and the tail mIoU, the paired difference over seeds.
+    baseline_label: str | None = None
+    paired: dict[str, PairedDiff] = field(default_factory=dict)
 
 
 @dataclass
@@ -214,6 +245,18 @@ def row_report(row: TableRow, table: Table, seeds: dict[int, Result],
              for m in metric_names(table, dataset)}
     return RowReport(row, sorted(seeds), [s for s in expected if s not in seeds], stats,
                      paper_values(row))
+
+
+def _add_paired(report: TableReport) -> None:
+    """Each row that has a cross-entropy baseline in its table: the paired differences."""
+    baselines = {r.row.spec: r for r in report.rows if r.row.spec == r.row.spec.baseline()}
+    for r in report.rows:
+        base = baselines.get(r.row.spec.baseline())
+        if base is None or base is r:
+            continue
+        r.baseline_label = base.row.label
+        for metric in (headline_metric(r.row.spec.dataset), 'tail'):
+            r.paired[metric] = paired_diff(r.stats[metric], base.stats[metric])
 
 
 def _add_gains(report: TableReport) -> None:
@@ -274,6 +317,7 @@ def analyze(results: Sequence[Result], exps: Sequence[Experiment],
             report = TableReport(table, exp.id, rows)
             if table.kind == 'summary':
                 _add_gains(report)
+            _add_paired(report)
             reports.append(report)
     ids = {exp.id for exp in exps}  # a shared experiment's other runs are not "unmatched" here
     unmatched = [r for key, runs in groups.items() if key[0] in ids and key not in used
@@ -365,6 +409,33 @@ def render_summary(report: TableReport) -> list[str]:
     return lines
 
 
+def fmt_paired(diff: PairedDiff) -> str:
+    if diff.n == 0:
+        return '– (0)'
+    interval = diff.interval
+    if interval is None:
+        return f'{diff.mean:+.1f} (1 seed: no interval)'
+    verdict = '' if diff.resolved else ', not resolved'
+    return f'{diff.mean:+.1f} [{interval[0]:+.1f}, {interval[1]:+.1f}] ({diff.n}{verdict})'
+
+
+def render_paired(report: TableReport) -> list[str]:
+    """Paired differences against the cross-entropy row, one line per row that has one."""
+    rows = [r for r in report.rows if r.paired]
+    if not rows:
+        return []
+    lines = ['Paired differences over seeds against the same row with cross entropy: mean '
+             '[95 % Student-t interval] (seeds; "not resolved" when the interval holds 0).', '',
+             _md_row(['Method', 'vs', 'Δ mIoU', 'Δ tail mIoU']),
+             _md_row(['---', '---', '---:', '---:'])]
+    for r in rows:
+        metric = headline_metric(r.row.spec.dataset)
+        lines.append(_md_row([r.row.label, r.baseline_label or '',
+                              f'{_LABELS[metric]}: {fmt_paired(r.paired[metric])}',
+                              fmt_paired(r.paired['tail'])]))
+    return lines
+
+
 def render_markdown(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) -> str:
     out = []
     for report in reports:
@@ -376,6 +447,8 @@ def render_markdown(reports: Sequence[TableReport], unmatched: Sequence[Result] 
             out += render_per_class(report) + [''] + render_headline(report)
         else:
             out += render_summary(report)
+        paired = render_paired(report)
+        out += [''] + paired if paired else []
         missing = _missing_lines(report)
         out += ([''] + missing if missing else []) + ['']
     if unmatched:
@@ -399,7 +472,10 @@ def to_json(reports: Sequence[TableReport], unmatched: Sequence[Result] = ()) ->
             id=report.table.id, title=report.table.title, kind=report.table.kind,
             rows=[dict(label=r.row.label, run=r.row.spec.meta(), seeds_found=r.seeds_found,
                        seeds_missing=r.seeds_missing, gain=r.gain, paper_gain=r.paper_gain,
-                       metrics={m: _stat_json(s, r.paper.get(m)) for m, s in r.stats.items()})
+                       metrics={m: _stat_json(s, r.paper.get(m)) for m, s in r.stats.items()},
+                       paired_vs=r.baseline_label,
+                       paired={m: dict(mean=d.mean, n=d.n, interval=d.interval,
+                                       resolved=d.resolved) for m, d in r.paired.items()})
                   for r in report.rows]))
     return dict(std='sample standard deviation over seeds (ddof=1); null when n < 2',
                 experiments=experiments, unmatched=[str(r.path) for r in unmatched])

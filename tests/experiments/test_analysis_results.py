@@ -255,3 +255,31 @@ def test_the_analysis_refuses_to_average_runs_of_different_lengths(tmp_path, cap
     assert 'seed 0: 800 iterations' in err and 'seed 1: 40 iterations' in err
     assert '--allow-mixed-settings' in err
     assert tool.main([str(tmp_path), '--exp', '40', '--allow-mixed-settings']) == 0
+
+
+def test_paired_differences_and_their_student_t_interval_by_hand():
+    from mmseg_uda.experiments.analysis import Stat, paired_diff
+    base = Stat({0: 10.0, 1: 12.0, 2: 11.0, 3: 50.0})
+    diff = paired_diff(Stat({0: 12.0, 1: 13.0, 2: 14.0}), base)   # seed 3 has no partner
+    assert diff.values == {0: 2.0, 1: 1.0, 2: 3.0}
+    # mean 2, sample std 1, t(0.975, 2) = 4.302653: half-width 4.302653 / sqrt(3) = 2.48414
+    lo, hi = diff.interval
+    assert (lo, hi) == pytest.approx((2 - 2.48414, 2 + 2.48414), abs=1e-5)
+    assert diff.resolved is False
+    tight = paired_diff(Stat({0: 12.0, 1: 14.5, 2: 14.0}), base)  # 2, 2.5, 3: std 0.5
+    assert tight.interval == pytest.approx((2.5 - 1.24207, 2.5 + 1.24207), abs=1e-5)
+    assert tight.resolved is True
+    assert paired_diff(Stat({0: 1.0}), base).interval is None
+
+
+def test_the_tables_show_paired_differences_against_the_ce_row(sweep):
+    reports, _ = analyze(load_results(sweep), [EXP40])
+    blv = _row(_report(reports, 3), 'DAFormer† (R101) w/ BLV')
+    assert blv.baseline_label == 'DAFormer† (R101)'
+    assert blv.paired['miou19'].values == {0: pytest.approx(6.0)}   # +5 vs -1 on seed 0
+    text = render_markdown(reports)
+    assert '| DAFormer† (R101) w/ BLV | DAFormer† (R101) | mIoU19: +6.0 (1 seed: no interval) |' \
+        in text
+    rows = to_json(reports)['experiments']['40']['tables'][0]['rows']
+    row = next(r for r in rows if r['label'] == 'DAFormer† (R101) w/ BLV')
+    assert row['paired_vs'] == 'DAFormer† (R101)' and row['paired']['miou19']['n'] == 1

@@ -58,3 +58,11 @@ def test_exp40_startup_one_config_per_model(tmp_path, tiny_data):
         tmp_path, tiny_data, '--exp', '40', '--device', 'cpu', '--filter',
         r'gta.*(source-only.*|_blv6)_s0$')
     _check(code, printed, work, 4)
+
+
+@pytest.mark.slow
+def test_exp41_startup(tmp_path, tiny_data):
+    """Table 5's new rows at full size (DAFormer-R101 with RS, RW, LA), 2 iterations each: the
+    CE and BLV rows are experiment 40's and are not run again."""
+    code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '41', '--device', 'cpu')
+    _check(code, printed, work, 3)
