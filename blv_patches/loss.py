@@ -9,7 +9,7 @@ from mmseg.models.builder import LOSSES
 
 from .class_frequency import ClassCounts, class_scale, load_class_counts
 from .count_loss import ClassCountCrossEntropy
-from .variation import VARIATIONS, sample_variation
+from .variation import GAUSSIAN_SAMPLERS, VARIATIONS, sample_variation
 
 
 @LOSSES.register_module()
@@ -28,6 +28,8 @@ class BLVLoss(ClassCountCrossEntropy):
         balance: False replaces c_k / max c by 1 (the "w/o balance" ablation).
         use_variation: False replaces |δ| by 1 (the "w/o variation" ablation).
         scale_formula: 'paper' (Eq. 3) or 'released_v1' (c_k = log(max q / q_k)).
+        gaussian_sampler: how the clipped gaussian is drawn, 'randn' or 'inverse_cdf' (both
+            exact; ``blv_patches.variation.GAUSSIAN_SAMPLERS``).
         num_classes: label-space size for a stats file (default 19).
     """
 
@@ -36,7 +38,7 @@ class BLVLoss(ClassCountCrossEntropy):
                  use_variation: bool = True, loss_weight: float = 1.0,
                  loss_name: str = 'loss_blv', scale_formula: str = 'paper',
                  num_classes: int | None = None, class_weight: list[float] | None = None,
-                 avg_non_ignore: bool = False) -> None:
+                 avg_non_ignore: bool = False, gaussian_sampler: str = 'randn') -> None:
         super().__init__(loss_name, loss_weight, class_weight, avg_non_ignore)
         if variation not in VARIATIONS:
             raise ValueError(f'BLVLoss: unknown variation {variation!r}; choose one of '
@@ -49,6 +51,10 @@ class BLVLoss(ClassCountCrossEntropy):
         self.balance = balance
         self.use_variation = use_variation
         self.scale_formula = scale_formula
+        if gaussian_sampler not in GAUSSIAN_SAMPLERS:
+            raise ValueError(f'BLVLoss: unknown gaussian_sampler {gaussian_sampler!r}; choose '
+                             f'one of {GAUSSIAN_SAMPLERS}')
+        self.gaussian_sampler = gaussian_sampler
         counts = load_class_counts(class_counts, num_classes)
         self.register_buffer('class_counts', torch.as_tensor(counts, dtype=torch.float64))
         self.register_buffer('class_scale', torch.as_tensor(
@@ -78,7 +84,8 @@ class BLVLoss(ClassCountCrossEntropy):
         if not self.use_variation:
             return logits + scale  # one constant offset per class
         noise = sample_variation(self.variation, logits.shape, sigma=self.sigma,
-                                 clip=self.clip, device=logits.device)
+                                 clip=self.clip, device=logits.device,
+                                 gaussian_sampler=self.gaussian_sampler)
         # In place into the fresh noise buffer: saves allocating and filling another
         # logits-sized tensor; the gradient still flows to ``logits`` unchanged.
         return noise.mul_(scale).add_(logits)
