@@ -82,11 +82,21 @@ def bench_shape(shape: tuple[int, ...], device: torch.device, repeats: int) -> d
     return time_interleaved(fns, device, repeats)
 
 
+def bench_noise_parts(shape: tuple[int, ...], repeats: int) -> dict[str, float]:
+    """The building blocks of the noise on the CPU, interleaved: which one costs what."""
+    x = torch.rand(shape)
+    parts = {'rand': lambda: torch.rand(shape), 'randn': lambda: torch.randn(shape),
+             'erfinv': lambda: torch.erfinv(x), 'one elementwise pass (mul_)': lambda: x.mul_(1.0)}
+    return time_interleaved(parts, torch.device('cpu'), repeats)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument('--shapes', nargs='+', default=['2x19x512x512', '2x19x1024x1024'])
     ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--devices', nargs='+', default=None, help='default: cpu, and cuda if present')
+    ap.add_argument('--noise-parts', action='store_true',
+                    help='also time the noise\'s building blocks on the CPU (rand, randn, erfinv)')
     args = ap.parse_args()
     devices = args.devices or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, '
@@ -103,6 +113,12 @@ def main() -> None:
                   f'{t["blv_icdf"] * 1e3:.1f} | {t["host"] * 1e3:.1f} | '
                   f'{t["blv"] / t["ce"]:.2f} | {t["blv_icdf"] / t["ce"]:.2f} | '
                   f'{t["host"] / t["blv"]:.2f} |', flush=True)
+    if args.noise_parts:
+        for s in args.shapes:
+            shape = tuple(int(x) for x in s.split('x'))
+            parts = bench_noise_parts(shape, args.repeats)
+            print(f'noise parts at {s}, {torch.get_num_threads()} threads: '
+                  + ', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in parts.items()))
 
 
 if __name__ == '__main__':
