@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument('--filter', help='only runs whose name matches this regular expression')
     ap.add_argument('--launcher', choices=LAUNCHERS, default='local')
     ap.add_argument('--gpus', type=int, default=1, help='GPUs per run (torchrun: DDP processes)')
+    ap.add_argument('--parallel', type=int, default=1,
+                    help='local launcher: N runs at once, each with cores // N CPU threads and '
+                    'its console output in <work dir>/console.log (CPU sweeps, the demo)')
     ap.add_argument('--device', choices=['cuda', 'cpu'],
                     help="passed to tools/train.py (default: each config's device: cuda for "
                          'the paper\'s experiments, cpu for experiment 0)')
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,
                        force=args.force, cfg_options=args.cfg_options,
                        train_args=(['--no-validate'] if args.startup_test else [])
-                       + device_args(args))
+                       + device_args(args), parallel=args.parallel)
     return 0 if result.ok else 1
 
 

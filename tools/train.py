@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--device', choices=['cuda', 'cpu'],
                         help="where to train (default: the config's device, else cuda; a GPU "
                         'run on a machine without a GPU stops with the reason)')
+    parser.add_argument('--threads', type=int,
+                        help="torch's intra-op CPU threads for this run (default: torch's, one "
+                        'per core); the sweep\'s --parallel sets it')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. runner.max_iters=100')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
@@ -120,6 +123,10 @@ def use_deterministic_algorithms() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f'--threads {args.threads}: expected an integer >= 1')
+        torch.set_num_threads(args.threads)
     cfg = load_config(args)
     torch.backends.cudnn.benchmark = bool(cfg.get('cudnn_benchmark')) and not args.deterministic
 

@@ -122,6 +122,10 @@ EXP0 = Experiment(
                       _row('DAFormer-style UDA', 'gta2cs', 'dacs', 'tiny_mitb0'),
                       _row('DAFormer-style UDA w/ BLV', 'gta2cs', 'dacs', 'tiny_mitb0',
                            BLVSetting(6.0)),
+                      # The positive control: logit adjustment raises tail predictions by
+                      # construction, so a benchmark that sees the tail should see it move.
+                      _row('DAFormer-style UDA w/ LA', 'gta2cs', 'dacs', 'tiny_mitb0',
+                           LASetting()),
                   )),),
     overrides=dict(
         runner=dict(max_iters=EXP0_ITERS),

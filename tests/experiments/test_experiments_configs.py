@@ -251,8 +251,8 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     runs = plan(EXP0, seeds=[0])
     # DAFormer's name for DACS without the ImageNet feature distance and with alpha=0.99
     assert runs[1].name == 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_s0'
-    source_only, uda, blv = (build_config(EXP0, run) for run in runs)
-    for cfg in (source_only, uda, blv):
+    source_only, uda, blv, la = (build_config(EXP0, run) for run in runs)
+    for cfg in (source_only, uda, blv, la):
         assert cfg['exp_meta']['tables'] == ['demo']
         assert cfg['data']['train']['source']['data_root'] == 'data/synthetic/gta/'
         assert _pipeline_step(cfg['data']['train']['source']['pipeline'],
@@ -265,6 +265,9 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
     assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']
     assert _losses(blv['model'])[0]['class_counts'] == 'data/synthetic/gta/sample_class_stats.json'
+    assert _losses(la['model']) == [dict(type='LogitAdjustedLoss', loss_weight=1.0, tau=1.0,
+                                         class_counts=_losses(blv['model'])[0]['class_counts'])]
+    assert la['exp_meta']['loss'] == {'type': 'la', 'tau': 1.0} and la['exp_meta']['blv'] is None
 
 
 # --- a single-domain data set, and a method without a uda/ base ------------------------------

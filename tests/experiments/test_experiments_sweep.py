@@ -218,3 +218,38 @@ def test_a_run_finished_before_the_loss_axis_is_not_a_changed_setting(tmp_path):
     assert changed_settings(tmp_path, config) == [
         "exp_meta.loss={'type': 'blv', 'sigma': 6.0, 'variation': 'gaussian', 'clip': 1.0, "
         "'balance': True, 'use_variation': True}, now {'type': 'la', 'tau': 1.0}"]
+
+
+def test_parallel_sweep_keeps_n_runs_going_with_the_cores_shared_out(tmp_path):
+    import threading
+
+    from mmseg_uda.experiments.sweep import threads_per_run
+    jobs = _jobs(tmp_path, ['a', 'b', 'c', 'd'])
+    both_running = threading.Barrier(2, timeout=10)  # breaks unless two runs overlap
+    trainer = FakeTrainer(killed={'c'})
+
+    def overlapping(cmd):
+        both_running.wait()
+        return trainer(cmd)
+
+    logs: list[str] = []
+    result = run_sweep(jobs, execute=overlapping, log=logs.append, parallel=2)
+    assert sorted(trainer.work_dirs()) == ['a', 'b', 'c', 'd']
+    assert (result.done, result.failed) == (['a', 'b', 'd'], ['c'])  # in the plan's order
+    assert all(_arg(cmd, '--threads') == str(threads_per_run(2)) for cmd in trainer.calls)
+    assert any(line.endswith(f'log in {jobs[2].work_dir / "console.log"}') for line in logs)
+    assert (threads_per_run(2, cpus=2), threads_per_run(3, cpus=2),
+            threads_per_run(2, cpus=16)) == (1, 1, 8)
+    with pytest.raises(ValueError, match='the torchrun launcher has its own parallelism'):
+        run_sweep(jobs, launcher='torchrun', parallel=2, execute=trainer)
+
+
+@pytest.mark.integration
+def test_a_parallel_run_writes_its_console_output_into_its_work_dir(tmp_path):
+    import sys
+
+    from mmseg_uda.experiments.sweep import run_subprocess_to_log
+    work = tmp_path / 'run'
+    code = run_subprocess_to_log([sys.executable, '-c', 'print("iteration 1")',
+                                  '--work-dir', str(work)])
+    assert code == 0 and (work / 'console.log').read_text() == 'iteration 1\n'
