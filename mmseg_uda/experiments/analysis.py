@@ -533,6 +533,47 @@ def _slug(text: str) -> str:
     return re.sub(r'[^a-z0-9]+', '_', text.lower()).strip('_')
 
 
+# Label positions tried in turn, in points from the marker: right, above, below, left, further.
+_LABEL_OFFSETS = [(4, 2), (4, 9), (4, -9), (-4, 2), (-4, 9), (-4, -9), (4, 16), (4, -16),
+                  (-4, 16), (-4, -16), (4, 23), (4, -23), (-4, 23), (-4, -23), (4, 30), (4, -30)]
+
+
+def place_labels(ax, points: Sequence[tuple[float, float]], labels: Sequence[str],
+                 fontsize: float = 7) -> list:
+    """Annotate each point with its label at the first offset whose box overlaps no marker and
+    no label placed before (greedy, from the left); a leader line joins a label moved away from
+    its point. Returns the text artists."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the transforms and the renderer that measures text
+    renderer = fig.canvas.get_renderer()
+    marker = 4.0 * fig.dpi / 72  # half a marker's width, in pixels
+    placed = [Bbox.from_extents(x - marker, y - marker, x + marker, y + marker)
+              for x, y in ax.transData.transform(points)]
+    texts = []
+    for i in sorted(range(len(points)), key=lambda i: points[i]):
+        for dx, dy in _LABEL_OFFSETS:
+            text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords='offset points',
+                               fontsize=fontsize, ha='left' if dx > 0 else 'right',
+                               va='center')
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:  # every position taken: the first one, overlapping
+            dx, dy = _LABEL_OFFSETS[0]
+            text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords='offset points',
+                               fontsize=fontsize, ha='left', va='center')
+            box = text.get_window_extent(renderer)
+        if abs(dy) > 2:
+            ax.annotate('', points[i], xytext=(dx, dy), textcoords='offset points',
+                        arrowprops=dict(arrowstyle='-', lw=0.5, color='gray'))
+        placed.append(box)
+        texts.append(text)
+    return texts
+
+
 def plot_figure3(reports: Sequence[TableReport], out_dir: Path,
                  stats_paths: dict[str, Path]) -> list[Path]:
     """One PNG per BLV row of the per-class tables: source pixel frequency vs IoU gain."""
@@ -554,15 +595,14 @@ def plot_figure3(reports: Sequence[TableReport], out_dir: Path,
             for c in classes:
                 tail = c in TAIL
                 ax.scatter(freq[c], gains[c], color='tab:red' if tail else 'tab:blue', s=25)
-                ax.annotate(c, (freq[c], gains[c]), fontsize=7, xytext=(3, 3),
-                            textcoords='offset points')
             ax.axhline(0, color='gray', lw=0.8)
             ax.set_xscale('log')
             ax.set_xlabel('pixel frequency in the source training set')
             ax.set_ylabel('IoU gain from BLV (points, mean over seeds)')
             ax.set_title(f'{row.row.label} vs without BLV, {dataset} (red: tail classes)',
                          fontsize=9)
-            fig.tight_layout()
+            fig.tight_layout()  # before the labels: they are placed in the final layout
+            place_labels(ax, [(freq[c], gains[c]) for c in classes], classes)
             out_dir.mkdir(parents=True, exist_ok=True)
             name = f'fig3_exp{report.exp}_table{report.table.id}_{_slug(row.row.label)}.png'
             path = out_dir / name

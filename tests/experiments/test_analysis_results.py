@@ -283,3 +283,26 @@ def test_the_tables_show_paired_differences_against_the_ce_row(sweep):
     rows = to_json(reports)['experiments']['40']['tables'][0]['rows']
     row = next(r for r in rows if r['label'] == 'DAFormer† (R101) w/ BLV')
     assert row['paired_vs'] == 'DAFormer† (R101)' and row['paired']['miou19']['n'] == 1
+
+
+def test_figure_labels_do_not_overlap():
+    """Figure 3 puts a label beside every class; clustered points must not print over each
+    other (the paper's classes crowd at the same frequency and gain)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mmseg_uda.experiments.analysis import place_labels
+    fig, ax = plt.subplots(figsize=(8, 5))
+    points = [(1e-3 * (1 + 0.02 * i), 0.1 * (i % 3)) for i in range(9)]  # one tight cluster
+    points += [(0.2, 5.0), (0.3, -2.0)]
+    ax.scatter(*zip(*points))
+    ax.set_xscale('log')
+    fig.tight_layout()
+    labels = [f'class {i}' for i in range(len(points))]
+    texts = place_labels(ax, points, labels)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in texts]
+    assert sorted(t.get_text() for t in texts) == sorted(labels)
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    plt.close(fig)
