@@ -195,7 +195,8 @@ def run_sweep(jobs: Sequence[Job], *, launcher: str = 'local', gpus: int = 1,
     pool = ThreadPoolExecutor(max_workers=parallel) if parallel > 1 else None
     pending = []
 
-    def train(tag: str, job: Job, cmd: list[str]) -> None:
+    def train(tag: str, job: Job, cmd: list[str], start_line: str) -> None:
+        log(start_line)  # here, so that with --parallel it says when the run really starts
         t0 = time.monotonic()
         code = execute(cmd)
         took = _duration(time.monotonic() - t0)
@@ -223,15 +224,15 @@ def run_sweep(jobs: Sequence[Job], *, launcher: str = 'local', gpus: int = 1,
             log(f'{tag}: --force: finished with {step.reason}; old work dir moved to '
                 f'{set_aside(job.work_dir)}')
             step = Step('start')
-        log(f'{tag}: resuming (--resume-from auto, newest checkpoint {step.checkpoint.name})'
-            if step.checkpoint else f'{tag}: starting')
+        start_line = (f'{tag}: resuming (--resume-from auto, newest checkpoint '
+                      f'{step.checkpoint.name})' if step.checkpoint else f'{tag}: starting')
         cmd = train_command(job.config, job.work_dir, launcher=launcher, gpus=gpus,
                             resume=step.checkpoint is not None, cfg_options=cfg_options,
                             train_args=train_args)
         if pool is None:
-            train(tag, job, cmd)
+            train(tag, job, cmd, start_line)
         else:
-            pending.append(pool.submit(train, tag, job, cmd))
+            pending.append(pool.submit(train, tag, job, cmd, start_line))
     if pool is not None:
         for future in pending:
             future.result()
