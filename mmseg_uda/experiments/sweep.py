@@ -177,9 +177,8 @@ def run_sweep(jobs: Sequence[Job], *, launcher: str = 'local', gpus: int = 1,
 
     ``parallel=N`` (local launcher, CPU runs) keeps N runs going at once, each with
     ``--threads`` = cores // N and its console output in its work dir (``console.log``). On the
-    2-core CPU two 1-thread runs of the demo finish in 1.07× the time of one 2-thread run
-    (docs/measurements.md). Each run's arithmetic then depends on its thread count, not on
-    the machine's core count.
+    2-core CPU it makes the demo's sweep about 1.2× faster (docs/measurements.md), and each
+    run's arithmetic then depends on its thread count, not on the machine's core count.
     """
     if parallel < 1:
         raise ValueError(f'parallel={parallel}: expected an integer >= 1')
