@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
         return 0
     check_class_stats(configs)
+    if args.parallel > 1:
+        on_gpu = sorted({c['name'] for c in configs if (args.device or c.get('device')) == 'cuda'})
+        if on_gpu:
+            raise SystemExit(f'--parallel {args.parallel} shares the CPU cores out between runs; '
+                             f'{len(on_gpu)} run(s) train on cuda (e.g. {on_gpu[0]}). On GPUs '
+                             'use --launcher torchrun or slurm, or pass --device cpu.')
     if args.launcher == 'slurm':
         return write_slurm(jobs, tag, work_root, args)
     result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,

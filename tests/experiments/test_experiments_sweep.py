@@ -253,3 +253,14 @@ def test_a_parallel_run_writes_its_console_output_into_its_work_dir(tmp_path):
     code = run_subprocess_to_log([sys.executable, '-c', 'print("iteration 1")',
                                   '--work-dir', str(work)])
     assert code == 0 and (work / 'console.log').read_text() == 'iteration 1\n'
+
+
+def test_parallel_refuses_gpu_runs_before_anything_starts(tmp_path, tiny_data):
+    from experiments_helpers import TINY_SCALE, load_script
+    with pytest.raises(SystemExit, match=r'--parallel 2 shares the CPU cores out between runs; '
+                                         r'1 run\(s\) train on cuda .*--launcher torchrun'):
+        load_script('run_experiments.py').main(
+            ['--exp', '40', '--seeds', '0', '--filter', r'gta2cs.*dlv2red.*_blv6_s0$',
+             '--data-root', tiny_data, '--data-scale', str(TINY_SCALE), '--parallel', '2',
+             '--work-root', str(tmp_path / 'work'), '--config-dir', str(tmp_path / 'cfg')])
+    assert not (tmp_path / 'work').exists()
