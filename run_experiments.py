@@ -48,7 +48,26 @@ STARTUP_TEST = dict(
     runner=dict(max_iters=2),
     checkpoint_config=dict(interval=100, save_last=False),
     log_config=dict(interval=1),
+    sync_bn=False,  # one process: experiment 1's SyncBN-under-DDP has nothing to sync
 )
+
+
+def without_pretrained_weights(cfg: dict) -> None:
+    """The startup test trains from random init: it checks that a config builds and trains,
+    and must not need weight files or a download (mmseg's zoo configs name URLs)."""
+    def strip(node):
+        if isinstance(node, dict):
+            if 'pretrained' in node:
+                node['pretrained'] = None
+            if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == \
+                    'Pretrained':
+                node['init_cfg'] = None
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+    strip(cfg['model'])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -162,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         cfg = build_config(exp, run, data_root=args.data_root, data_scale=args.data_scale,
                            work_root=work_root, extra=STARTUP_TEST if args.startup_test else None)
+        if args.startup_test:
+            without_pretrained_weights(cfg)
         path = config_dir / f'{run.name}.json'
         write_json_atomic(cfg, str(path))
         jobs.append(job_of(path, cfg))

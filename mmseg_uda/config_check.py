@@ -22,6 +22,9 @@ TOP_LEVEL_KEYS = frozenset({
     'opencv_num_threads', 'mp_start_method', 'omp_num_threads', 'mkl_num_threads', 'exp_meta',
     'name',
 })
+# Helper variables of mmseg's own zoo configs that look like a typo of a key the run reads
+# (K-Net's and Swin's configs name their pretrained weights `checkpoint_file`).
+ZOO_HELPERS = frozenset({'checkpoint_file'})
 # Sections whose keys this project reads itself (the others are checked by their builders:
 # model, uda and optimizer keys become constructor arguments, which reject unknown names).
 _SECTION_KEYS = {
@@ -110,7 +113,7 @@ def check_config(cfg: Any) -> None:
         if _get(cfg, dotted)[0]:
             raise ConfigError(f'config key {dotted} is gone; use {replacement}')
     for key in cfg:
-        if key in TOP_LEVEL_KEYS:
+        if key in TOP_LEVEL_KEYS or key in ZOO_HELPERS:
             continue
         # Other top-level names are base-config helpers (pipelines, crop_size, norm_cfg...);
         # one that is nearly a key the run reads is a typo.

@@ -53,7 +53,8 @@ def scale_pipelines(cfg: MutableMapping, source_scale: tuple[int, int] | None = 
         if split in data:
             _set(data[split]['pipeline'], multi_scale=test_scale)
     for name, scale in (('source_train_pipeline', source_scale),
-                        ('target_train_pipeline', target_scale)):
+                        ('target_train_pipeline', target_scale),
+                        ('train_pipeline', source_scale)):
         if name in cfg:
             _set(cfg[name], scale, crop_size)
     if 'test_pipeline' in cfg:

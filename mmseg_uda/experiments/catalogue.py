@@ -4,7 +4,7 @@ CPU demo). An experiment is data (`specs.Experiment`); adding a table means addi
 from __future__ import annotations
 
 from .losses import CE, BLVSetting, LASetting, LossSetting, RWSetting
-from .recipes import DATASETS, PAPER_SCHEDULE
+from .recipes import DATASETS, PAPER_SCHEDULE, RELEASED_BLV_SIGMA
 from .specs import Experiment, RunSpec, Table, TableRow
 
 
@@ -103,6 +103,26 @@ EXP41 = Experiment(
     shares_runs_of=(EXP40,),
 )
 
+_T1 = 'table1_fully_supervised_cityscapes'
+_TABLE1_LABELS = {
+    'hr18_ocr': 'HRNet-18 + OCRHead', 'r50_uper': 'ResNet-50 + UperHead',
+    'r50_psp': 'ResNet-50 + PSPHead', 'r101_uper': 'ResNet-101 + UperHead',
+    'mitb0_segformer': 'MiT-b0 + SegformerHead', 'swint_knet': 'Swin-T + K-Net',
+    'vitb16_uper': 'ViT-B/16 + UperHead',
+}
+# Table 1: seven architectures of mmseg's zoo, each with and without BLV (sigma 4, as in every
+# released BLV config), trained on Cityscapes alone with the paper's recipe (recipes.ZOO_MODELS).
+EXP1 = Experiment(
+    id=1,
+    title="BLV paper's Table 1: fully supervised Cityscapes, 7 architectures, 3 seeds",
+    tables=(Table(1, 'Table 1: fully supervised, Cityscapes val', 'summary', tuple(
+        row for arch, label in _TABLE1_LABELS.items() for row in (
+            _row(label, 'cs', 'supervised', arch, None, (_T1, arch, 'baseline')),
+            _row(f'{label} + BLV', 'cs', 'supervised', arch, BLVSetting(RELEASED_BLV_SIGMA),
+                 (_T1, arch, 'blv')),
+        ))),),
+)
+
 # Experiment 0, the demo: the DAFormer-UDA recipe on the synthetic data set
 # (tools/make_synthetic_data.py --scale small: 256x144 sources, 256x128 target) with a tiny
 # randomly initialised network, 128x128 crops and a short schedule, so that it finishes on a
@@ -147,7 +167,7 @@ EXP0 = Experiment(
     data_scale=256 / 2048,
 )
 
-EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP40, EXP41)}
+EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP1, EXP40, EXP41)}
 
 
 def get_experiment(exp_id: int) -> Experiment:

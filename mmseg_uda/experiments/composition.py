@@ -23,6 +23,41 @@ GENERATED_DIR = REPO_ROOT / 'configs' / 'generated'
 WORK_DIRS = Path('work_dirs')  # relative to the repository root, where runs execute
 
 
+def mmseg_zoo() -> Path:
+    """mmseg's config zoo as the installed package ships it (``mmseg/.mim/configs``)."""
+    import mmseg
+    zoo = Path(mmseg.__file__).resolve().parent / '.mim' / 'configs'
+    if not zoo.is_dir():
+        raise FileNotFoundError(f'mmseg\'s config zoo is not in the installed package ({zoo}); '
+                                'reinstall mmsegmentation 0.30 with `make install`')
+    return zoo
+
+
+def set_num_classes(node: Any, num_classes: int) -> None:
+    """Set every ``num_classes`` below ``node`` (every head, nested ones included)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'num_classes':
+                node[key] = num_classes
+            else:
+                set_num_classes(value, num_classes)
+    elif isinstance(node, list):
+        for value in node:
+            set_num_classes(value, num_classes)
+
+
+def replace_norm(node: Any, old: str, new: str) -> None:
+    """Every ``norm_cfg`` of type ``old`` below ``node`` becomes type ``new``."""
+    if isinstance(node, dict):
+        if node.get('type') == old and 'requires_grad' in node:
+            node['type'] = new
+        for value in node.values():
+            replace_norm(value, old, new)
+    elif isinstance(node, list):
+        for value in node:
+            replace_norm(value, old, new)
+
+
 def merged(*parts: dict) -> dict:
     """Deep-merge config fragments left to right with mmcv's rules (``_delete_`` included)."""
     out: dict = {}

@@ -13,14 +13,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from mmcv import Config
+
 from mmseg_uda.datasets import scale_pipelines
 
 from .composition import (
+    BASE_DIR,
     WORK_DIRS,
     adapt_to_data_scale,
     compose,
     merged,
+    mmseg_zoo,
     relocate_data,
+    replace_norm,
+    set_num_classes,
     source_stats_path,
 )
 from .losses import CE
@@ -34,12 +40,21 @@ from .recipes import (
     SCHEDULE_NAME,
     SINGLE_DOMAIN,
     UDA_PAIR,
+    ZOO_MODELS,
+    ZooModel,
 )
 from .specs import Experiment, Run, RunSpec
 
 
 def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     """DAFormer-style name, stable across invocations (no timestamp), so re-runs find it."""
+    if spec.backbone in ZOO_MODELS:
+        zoo = ZOO_MODELS[spec.backbone]
+        parts = [f'{DATASETS[spec.dataset].name}_512x1024', *METHODS[spec.method].name_parts,
+                 zoo.name, f'{zoo.max_iters // 1000}k']
+        if spec.loss.tag():
+            parts.append(spec.loss.tag())
+        return '_'.join(parts + [f's{seed}'])
     ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
     crop = (exp.pipeline_sizes or {}).get('crop_size') or (1024 if method.high_res else 512,) * 2
     method_parts = list(method.name_parts)
@@ -78,8 +93,15 @@ def estimate_gpu_hours(runs: Sequence[Run]) -> float:
 
 
 def base_files(spec: RunSpec) -> list[str]:
-    """The ``_base_`` files of a run: its model, its data, its method's own, the schedule."""
-    ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
+    """The ``_base_`` files of a run: its model, its data, its method's own, the schedule; for a
+    ``ZOO_MODELS`` architecture, mmseg's zoo config (absolute) with the method's own."""
+    ds, method = DATASETS[spec.dataset], METHODS[spec.method]
+    if spec.backbone in ZOO_MODELS:
+        if ds.domains != SINGLE_DOMAIN:
+            raise ValueError(f'{spec.backbone} is a fully supervised zoo architecture; its data '
+                             f'set must be a single domain, not {spec.dataset!r}')
+        return [str(mmseg_zoo() / ZOO_MODELS[spec.backbone].zoo_config), *method.bases]
+    arch = ARCHS[spec.backbone]
     if ds.domains not in method.domains:
         kind = {UDA_PAIR: 'a source→target pair', SINGLE_DOMAIN: 'one domain'}[ds.domains]
         raise ValueError(f'method {spec.method!r} cannot train on {spec.dataset!r}, which is '
@@ -90,6 +112,45 @@ def base_files(spec: RunSpec) -> list[str]:
         raise ValueError(f'{spec.method} has no {spec.backbone} model in ARCHS')
     return [f'models/{model}', f'datasets/{method.data_base or ds.base}', *method.bases,
             *COMMON_BASES]
+
+
+def zoo_overrides(zoo: ZooModel) -> dict:
+    """The paper's fully supervised recipe (Sec. 4.1) over a zoo config, and this project's
+    runtime (resumable runner, atomic checkpoints at every evaluation, device policy)."""
+    runtime = Config.fromfile(str(BASE_DIR / 'default_runtime.py'))._cfg_dict.to_dict()
+    interval = zoo.max_iters // 10
+    out = merged(runtime, dict(
+        runner=dict(_delete_=True, type='ResumableIterBasedRunner', max_iters=zoo.max_iters),
+        checkpoint_config=dict(_delete_=True, by_epoch=False, interval=interval,
+                               max_keep_ckpts=2),
+        evaluation=dict(_delete_=True, interval=interval, metric='mIoU'),
+        data=dict(samples_per_gpu=2),
+        # Batch statistics over the 8 GPUs of the paper: BN in the config, SyncBN under DDP.
+        sync_bn=True))
+    if zoo.transformer:
+        out = merged(out, dict(
+            optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+            lr_config=dict(_delete_=True, policy='poly', warmup='linear', warmup_iters=1500,
+                           warmup_ratio=1e-6, power=1.0, min_lr=0.0, by_epoch=False)))
+    else:
+        out = merged(out, dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9,
+                                              weight_decay=5e-4)))
+    if not zoo.cityscapes:
+        cityscapes = Config.fromfile(str(mmseg_zoo() / '_base_' / 'datasets' / 'cityscapes.py'))
+        cityscapes = cityscapes._cfg_dict.to_dict()
+        out = merged(out, dict(data=dict(cityscapes['data'], _delete_=True, samples_per_gpu=2),
+                               train_pipeline=cityscapes['train_pipeline'],
+                               test_pipeline=cityscapes['test_pipeline']))
+    return out
+
+
+def finish_zoo_config(cfg: dict) -> None:
+    """After composition: 19 classes in every head (ADE20K configs have 150), BN for SyncBN
+    (``sync_bn`` turns it back under DDP), 512x1024 crops (MiT-b0's zoo config has 1024x1024)."""
+    set_num_classes(cfg['model'], 19)
+    replace_norm(cfg['model'], 'SyncBN', 'BN')
+    scale_pipelines(cfg, source_scale=(2048, 1024), crop_size=(512, 1024),
+                    test_scale=(2048, 1024))
 
 
 def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
@@ -105,11 +166,16 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
         raise KeyError(f'sampling {spec.sampling!r} is not in SAMPLINGS ({sorted(SAMPLINGS)})')
     sampling = SAMPLINGS[spec.sampling].overrides if spec.sampling is not None else {}
     overrides = merged(
-        ARCHS[spec.backbone].overrides, METHODS[spec.method].overrides, sampling, exp.overrides,
+        ARCHS[spec.backbone].overrides if spec.backbone in ARCHS else {},
+        METHODS[spec.method].overrides, sampling, exp.overrides,
         exp.method_overrides.get(spec.method, {}), extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
              exp_meta=run.exp_meta()))
+    if spec.backbone in ZOO_MODELS:
+        overrides = merged(zoo_overrides(ZOO_MODELS[spec.backbone]), overrides)
     cfg = compose(base_files(spec), overrides, base_dir)
+    if spec.backbone in ZOO_MODELS:
+        finish_zoo_config(cfg)
     if METHODS[spec.method].high_res:
         scale_pipelines(cfg, **DATASETS[spec.dataset].hr_sizes)
     root = data_root or exp.data_root

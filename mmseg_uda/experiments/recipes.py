@@ -106,10 +106,50 @@ METHODS: dict[str, MethodRecipe] = {
     # than the ~1000 that alpha=0.999 averages the teacher over.
     'dacs': MethodRecipe(('uda/dacs.py',), False, ('dacs', 'rcs001-05', 'cpl'),
                          merged(_rcs(0.5), _PLCROP_V1)),
+    # Table 1: a plain segmentor on Cityscapes alone, with a ZOO_MODELS architecture.
+    'supervised': MethodRecipe((), False, ('supervised',), domains=frozenset({SINGLE_DOMAIN})),
     'hrda': MethodRecipe(('uda/dacs_a999_fdthings.py',), True,
                          ('dacs_a999_fdthings', 'rcs001-20', 'cpl2'),
                          merged(_rcs(2.0), _PLCROP_V2)),
 }
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """An architecture taken whole from mmseg's shipped config zoo (``mmseg/.mim/configs``, read
+    from the installed package, never copied): its model, data and schedule, then the paper's
+    fully supervised recipe on top (``planning.zoo_overrides``)."""
+    name: str               # name part of the runs
+    zoo_config: str         # path below mmseg's config zoo
+    max_iters: int          # the paper's Sec. 4.1
+    transformer: bool       # AdamW 6e-5 / wd 0.01 / 1.5k warmup, linear decay; else SGD 0.01
+    cityscapes: bool = True  # False: an ADE20K config whose data becomes mmseg's Cityscapes
+
+
+# Table 1's architectures (the paper's Sec. 4.1: Cityscapes at 2048x1024, 512x1024 crops, batch
+# 16 = 8 GPUs x 2; 160k iterations for MiT-b0, 80k for Swin-T/K-Net and ViT-B/16, 40k for the
+# rest). mmseg ships no Cityscapes config of K-Net or of ViT-UperHead: their ADE20K configs get
+# mmseg's Cityscapes data and 19 classes.
+ZOO_MODELS: dict[str, ZooModel] = {
+    'hr18_ocr': ZooModel('ocrnet_hr18', 'ocrnet/ocrnet_hr18_512x1024_40k_cityscapes.py', 40000,
+                         False),
+    'r50_uper': ZooModel('upernet_r50', 'upernet/upernet_r50_512x1024_40k_cityscapes.py', 40000,
+                         False),
+    'r50_psp': ZooModel('pspnet_r50-d8', 'pspnet/pspnet_r50-d8_512x1024_40k_cityscapes.py',
+                        40000, False),
+    'r101_uper': ZooModel('upernet_r101', 'upernet/upernet_r101_512x1024_40k_cityscapes.py',
+                          40000, False),
+    'mitb0_segformer': ZooModel('segformer_mit-b0',
+                                'segformer/segformer_mit-b0_8x1_1024x1024_160k_cityscapes.py',
+                                160000, True),
+    'swint_knet': ZooModel('knet_s3_upernet_swin-t',
+                           'knet/knet_s3_upernet_swin-t_8x2_512x512_adamw_80k_ade20k.py', 80000,
+                           True, cityscapes=False),
+    'vitb16_uper': ZooModel('upernet_vit-b16_mln', 'vit/upernet_vit-b16_mln_512x512_80k_ade20k.py',
+                            80000, True, cityscapes=False),
+}
+# BLV's sigma in every released (fully supervised) BLV config: 4 (grantword8/BLV e08cc6cb).
+RELEASED_BLV_SIGMA = 4.0
 
 
 @dataclass(frozen=True)

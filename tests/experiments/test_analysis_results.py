@@ -306,3 +306,14 @@ def test_figure_labels_do_not_overlap():
     assert sorted(t.get_text() for t in texts) == sorted(labels)
     assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
     plt.close(fig)
+
+
+def test_table1_gains_are_the_papers_arrows():
+    """The analysis's paper gain per BLV row (BLV − baseline) reproduces Table 1's green
+    arrows: +0.72, +0.35, +0.55, +0.47, +0.24, +0.43, +1.20 mIoU."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    reports, _ = analyze([], [EXPERIMENTS[1]])
+    gains = [round(r.paper_gain, 2) for r in reports[0].rows if r.row.spec.blv is not None]
+    assert gains == [0.72, 0.35, 0.55, 0.47, 0.24, 0.43, 1.20]
+    tails = [r.paper['tail'] for r in reports[0].rows if r.row.spec.blv is not None]
+    assert tails[0] == 66.70 and tails[-1] == 70.63

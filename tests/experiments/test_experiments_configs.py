@@ -316,3 +316,67 @@ def test_a_method_may_bring_no_uda_base(monkeypatch, tiny_data):
     cfg = Config(build_config(exp, plan(exp)[0], data_root=tiny_data))
     assert 'uda' not in cfg and cfg.get('optimizer_config') is None
     assert type(build_train_model(cfg)).__name__ == 'UDAEncoderDecoder'  # mmseg's, extended
+
+
+# --- experiment 1: Table 1 from mmseg's zoo ---------------------------------------------------
+
+def _walk_values(node, key):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            else:
+                yield from _walk_values(v, key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk_values(v, key)
+
+
+def test_exp1_is_table_1_with_the_papers_recipe(tmp_path):
+    """Seven zoo architectures x (CE, BLV sigma 4), Cityscapes alone at 2048x1024 with 512x1024
+    crops, batch 2 per GPU (16 on the paper's 8 GPUs), each with the paper's optimizer and
+    iterations; ADE20K zoo configs (K-Net, ViT) get Cityscapes' data and 19 classes."""
+    from mmseg_uda.config_check import check_config
+    from mmseg_uda.experiments import EXPERIMENTS
+    from mmseg_uda.experiments.recipes import ZOO_MODELS
+    exp = EXPERIMENTS[1]
+    runs = plan(exp, seeds=[0])
+    assert len(runs) == 14 and len(plan(exp)) == 42
+    for run in runs:
+        cfg = build_config(exp, run)
+        zoo = ZOO_MODELS[run.spec.backbone]
+        check_config(cfg)
+        assert cfg['data']['train']['type'] == 'CityscapesDataset'
+        assert cfg['data']['train']['data_root'] == 'data/cityscapes/'
+        assert _pipeline_step(cfg['data']['train']['pipeline'], 'RandomCrop')['crop_size'] == \
+            (512, 1024)
+        assert cfg['data']['samples_per_gpu'] == 2 and 'uda' not in cfg
+        assert set(_walk_values(cfg['model'], 'num_classes')) == {19}
+        assert 'SyncBN' not in {n.get('type') for n in _walk_values(cfg['model'], 'norm_cfg')}
+        assert cfg['sync_bn'] is True and cfg['runner'] == dict(
+            type='ResumableIterBasedRunner', max_iters=zoo.max_iters)
+        opt = cfg['optimizer']
+        if zoo.transformer:
+            assert (opt['type'], opt['lr'], opt['weight_decay']) == ('AdamW', 6e-5, 0.01)
+            assert cfg['lr_config']['warmup_iters'] == 1500 and cfg['lr_config']['power'] == 1.0
+        else:
+            assert (opt['type'], opt['lr'], opt['weight_decay']) == ('SGD', 0.01, 5e-4)
+        losses = [loss['type'] for loss in _losses(cfg['model'])]
+        if run.spec.blv is None:
+            assert set(losses) == {'CrossEntropyLoss'}
+        else:
+            assert set(losses) == {'BLVLoss'} and run.spec.blv.sigma == 4.0
+            assert {loss['class_counts'] for loss in _losses(cfg['model'])} == {
+                'data/cityscapes/sample_class_stats.json'}
+    assert {ZOO_MODELS[r.spec.backbone].max_iters for r in runs} == {40000, 80000, 160000}
+
+
+def test_exp1_derived_ade_configs_build_their_models():
+    """K-Net (Swin-T) and ViT-B/16 + UperHead: mmseg ships them for ADE20K only."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp = EXPERIMENTS[1]
+    for run in plan(exp, seeds=[0]):
+        if run.spec.backbone in ('swint_knet', 'vitb16_uper') and run.spec.blv is None:
+            model = build_train_model(Config(build_config(exp, run)))
+            heads = [m for m in model.modules() if hasattr(m, 'num_classes')]
+            assert heads and {h.num_classes for h in heads} == {19}

@@ -66,3 +66,18 @@ def test_exp41_startup(tmp_path, tiny_data):
     CE and BLV rows are experiment 40's and are not run again."""
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '41', '--device', 'cpu')
     _check(code, printed, work, 3)
+
+
+def test_exp1_startup_the_smallest_zoo_model_with_blv(tmp_path, tiny_data):
+    """Table 1's MiT-b0 + SegformerHead with BLV, from mmseg's zoo config, on the synthetic
+    Cityscapes alone at the paper's 512x1024 crops: a plain segmentor through tools/train.py."""
+    code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '1', '--device', 'cpu',
+                                       '--filter', r'segformer.*_blv4_s0$')
+    _check(code, printed, work, 1)
+
+
+@pytest.mark.slow
+def test_exp1_startup_every_architecture(tmp_path, tiny_data):
+    """The 14 configs of Table 1 (7 architectures of mmseg's zoo, with and without BLV)."""
+    code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '1', '--device', 'cpu')
+    _check(code, printed, work, 14)
