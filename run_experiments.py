@@ -26,6 +26,7 @@ from mmseg_uda.experiments import (
     Experiment,
     Run,
     build_config,
+    config_dicts,
     estimate_gpu_hours,
     get_experiment,
     plan,
@@ -55,19 +56,11 @@ STARTUP_TEST = dict(
 def without_pretrained_weights(cfg: dict) -> None:
     """The startup test trains from random init: it checks that a config builds and trains,
     and must not need weight files or a download (mmseg's zoo configs name URLs)."""
-    def strip(node):
-        if isinstance(node, dict):
-            if 'pretrained' in node:
-                node['pretrained'] = None
-            if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == \
-                    'Pretrained':
-                node['init_cfg'] = None
-            for value in node.values():
-                strip(value)
-        elif isinstance(node, list):
-            for value in node:
-                strip(value)
-    strip(cfg['model'])
+    for node in config_dicts(cfg['model']):
+        if 'pretrained' in node:
+            node['pretrained'] = None
+        if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
+            node['init_cfg'] = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

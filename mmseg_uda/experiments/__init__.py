@@ -17,6 +17,7 @@ from .composition import (
     WORK_DIRS,
     adapt_to_data_scale,
     compose,
+    config_dicts,
     merged,
     relocate_data,
     source_stats_path,
@@ -27,9 +28,9 @@ from .recipes import ARCHS, DATASETS, METHODS, ArchRecipe, DatasetRecipe, Method
 from .specs import Experiment, Run, RunSpec, Table, TableRow
 
 __all__ = ['adapt_to_data_scale', 'ArchRecipe', 'ARCHS', 'BASE_DIR', 'base_files', 'BLVSetting',
-           'build_config', 'CE', 'CESetting', 'compose', 'DatasetRecipe', 'DATASETS',
-           'estimate_gpu_hours', 'EXP0', 'EXP0_ITERS', 'EXP40', 'EXP41', 'Experiment',
-           'EXPERIMENTS', 'GENERATED_DIR', 'get_experiment', 'LASetting', 'LOSS_KINDS',
-           'LossSetting', 'merged', 'MethodRecipe', 'METHODS', 'plan', 'relocate_data',
-           'REPO_ROOT', 'Run', 'run_name', 'RunSpec', 'RWSetting', 'source_stats_path', 'Table',
-           'TableRow', 'WORK_DIRS']
+           'build_config', 'CE', 'CESetting', 'compose', 'config_dicts', 'DatasetRecipe',
+           'DATASETS', 'estimate_gpu_hours', 'EXP0', 'EXP0_ITERS', 'EXP40', 'EXP41',
+           'Experiment', 'EXPERIMENTS', 'GENERATED_DIR', 'get_experiment', 'LASetting',
+           'LOSS_KINDS', 'LossSetting', 'merged', 'MethodRecipe', 'METHODS', 'plan',
+           'relocate_data', 'REPO_ROOT', 'Run', 'run_name', 'RunSpec', 'RWSetting',
+           'source_stats_path', 'Table', 'TableRow', 'WORK_DIRS']

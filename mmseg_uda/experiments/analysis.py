@@ -247,13 +247,19 @@ def row_report(row: TableRow, table: Table, seeds: dict[int, Result],
                      paper_values(row))
 
 
-def _add_paired(report: TableReport) -> None:
-    """Each row that has a cross-entropy baseline in its table: the paired differences."""
+def _with_baselines(report: TableReport) -> Iterable[tuple[RowReport, RowReport]]:
+    """Each row of the table with its baseline row there: the same data set, method and
+    backbone with cross entropy (`RunSpec.baseline`)."""
     baselines = {r.row.spec: r for r in report.rows if r.row.spec == r.row.spec.baseline()}
     for r in report.rows:
         base = baselines.get(r.row.spec.baseline())
-        if base is None or base is r:
-            continue
+        if base is not None and base is not r:
+            yield r, base
+
+
+def _add_paired(report: TableReport) -> None:
+    """Each row that has a cross-entropy baseline in its table: the paired differences."""
+    for r, base in _with_baselines(report):
         r.baseline_label = base.row.label
         for metric in (headline_metric(r.row.spec.dataset), 'tail'):
             r.paired[metric] = paired_diff(r.stats[metric], base.stats[metric])
@@ -262,12 +268,8 @@ def _add_paired(report: TableReport) -> None:
 def _add_gains(report: TableReport) -> None:
     """Gain of each row over its table's baseline row: the same data set, method and backbone
     with cross entropy (`RunSpec.baseline`)."""
-    baselines = {r.row.spec: r for r in report.rows if r.row.spec == r.row.spec.baseline()}
-    for r in report.rows:
-        base = baselines.get(r.row.spec.baseline())
+    for r, base in _with_baselines(report):
         metric = headline_metric(r.row.spec.dataset)
-        if base is None or base is r:
-            continue
         ours, theirs = r.stats[metric].mean, base.stats[metric].mean
         if ours is not None and theirs is not None:
             r.gain = ours - theirs
@@ -515,11 +517,9 @@ def source_frequencies(stats_path: Path) -> dict[str, float]:
 
 def blv_gains(report: TableReport) -> list[tuple[RowReport, dict[str, float]]]:
     """Per-class IoU gain (mean over seeds) of each BLV row over its cross-entropy row."""
-    by_spec = {r.row.spec: r for r in report.rows}
     out = []
-    for r in report.rows:
-        base = by_spec.get(r.row.spec.baseline())
-        if r.row.spec.blv is None or base is None:
+    for r, base in _with_baselines(report):
+        if r.row.spec.blv is None:
             continue
         gains = {c: r.stats[c].mean - base.stats[c].mean
                  for c in evaluated_classes(r.row.spec.dataset)
@@ -552,20 +552,21 @@ def place_labels(ax, points: Sequence[tuple[float, float]], labels: Sequence[str
     placed = [Bbox.from_extents(x - marker, y - marker, x + marker, y + marker)
               for x, y in ax.transData.transform(points)]
     texts = []
+
+    def label(i: int, dx: float, dy: float):
+        text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords='offset points',
+                           fontsize=fontsize, ha='left' if dx > 0 else 'right', va='center')
+        return text, text.get_window_extent(renderer).expanded(1.05, 1.1)
+
     for i in sorted(range(len(points)), key=lambda i: points[i]):
         for dx, dy in _LABEL_OFFSETS:
-            text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords='offset points',
-                               fontsize=fontsize, ha='left' if dx > 0 else 'right',
-                               va='center')
-            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            text, box = label(i, dx, dy)
             if not any(box.overlaps(other) for other in placed):
                 break
             text.remove()
         else:  # every position taken: the first one, overlapping
             dx, dy = _LABEL_OFFSETS[0]
-            text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords='offset points',
-                               fontsize=fontsize, ha='left', va='center')
-            box = text.get_window_extent(renderer)
+            text, box = label(i, dx, dy)
         if abs(dy) > 2:
             ax.annotate('', points[i], xytext=(dx, dy), textcoords='offset points',
                         arrowprops=dict(arrowstyle='-', lw=0.5, color='gray'))

@@ -9,7 +9,7 @@ import copy
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,29 +33,30 @@ def mmseg_zoo() -> Path:
     return zoo
 
 
-def set_num_classes(node: Any, num_classes: int) -> None:
-    """Set every ``num_classes`` below ``node`` (every head, nested ones included)."""
+def config_dicts(node: Any) -> Iterator[dict]:
+    """Every dict at or below ``node`` (through dicts and lists), each before its children, so
+    a caller may change a dict's values as it receives it."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'num_classes':
-                node[key] = num_classes
-            else:
-                set_num_classes(value, num_classes)
+        yield node
+        for value in node.values():
+            yield from config_dicts(value)
     elif isinstance(node, list):
         for value in node:
-            set_num_classes(value, num_classes)
+            yield from config_dicts(value)
+
+
+def set_num_classes(node: Any, num_classes: int) -> None:
+    """Set every ``num_classes`` below ``node`` (every head, nested ones included)."""
+    for d in config_dicts(node):
+        if 'num_classes' in d:
+            d['num_classes'] = num_classes
 
 
 def replace_norm(node: Any, old: str, new: str) -> None:
     """Every ``norm_cfg`` of type ``old`` below ``node`` becomes type ``new``."""
-    if isinstance(node, dict):
-        if node.get('type') == old and 'requires_grad' in node:
-            node['type'] = new
-        for value in node.values():
-            replace_norm(value, old, new)
-    elif isinstance(node, list):
-        for value in node:
-            replace_norm(value, old, new)
+    for d in config_dicts(node):
+        if d.get('type') == old and 'requires_grad' in d:
+            d['type'] = new
 
 
 def merged(*parts: dict) -> dict:
@@ -83,21 +84,9 @@ def compose(bases: Sequence[str], overrides: dict, base_dir: Path | None = None)
 
 
 
-def _data_roots(node: Any) -> Iterable[dict]:
-    """Every dict holding a ``data_root`` below ``node``."""
-    if isinstance(node, dict):
-        if 'data_root' in node:
-            yield node
-        for value in node.values():
-            yield from _data_roots(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _data_roots(value)
-
-
 def relocate_data(cfg: dict, new_root: str) -> None:
     """Point every data set at ``new_root/<name>`` (data/gta/ -> NEW_ROOT/gta/)."""
-    for node in _data_roots(cfg.get('data', {})):
+    for node in (d for d in config_dicts(cfg.get('data', {})) if 'data_root' in d):
         name = os.path.basename(os.path.normpath(node['data_root']))
         node['data_root'] = os.path.join(new_root, name, '')
 

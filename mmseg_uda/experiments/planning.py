@@ -41,29 +41,39 @@ from .recipes import (
     SINGLE_DOMAIN,
     UDA_PAIR,
     ZOO_MODELS,
+    SamplingRecipe,
     ZooModel,
 )
 from .specs import Experiment, Run, RunSpec
 
 
+def sampling_recipe(spec: RunSpec) -> SamplingRecipe | None:
+    """The data-side resampling a run names, if any."""
+    if spec.sampling is None:
+        return None
+    if spec.sampling not in SAMPLINGS:
+        raise KeyError(f'sampling {spec.sampling!r} is not in SAMPLINGS ({sorted(SAMPLINGS)})')
+    return SAMPLINGS[spec.sampling]
+
+
 def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     """DAFormer-style name, stable across invocations (no timestamp), so re-runs find it."""
+    ds, method = DATASETS[spec.dataset], METHODS[spec.method]
     if spec.backbone in ZOO_MODELS:
         zoo = ZOO_MODELS[spec.backbone]
-        parts = [f'{DATASETS[spec.dataset].name}_512x1024', *METHODS[spec.method].name_parts,
-                 zoo.name, f'{zoo.max_iters // 1000}k']
-        if spec.loss.tag():
-            parts.append(spec.loss.tag())
-        return '_'.join(parts + [f's{seed}'])
-    ds, arch, method = DATASETS[spec.dataset], ARCHS[spec.backbone], METHODS[spec.method]
-    crop = (exp.pipeline_sizes or {}).get('crop_size') or (1024 if method.high_res else 512,) * 2
-    method_parts = list(method.name_parts)
-    if spec.sampling is not None:
-        sampling = SAMPLINGS[spec.sampling]
-        method_parts = [sampling.name_part if p.startswith('rcs') else p for p in method_parts]
-    parts = [f'{ds.hr_name if method.high_res else ds.name}_{crop[0]}x{crop[1]}',
-             *method_parts,
-             arch.hrda_name if method.high_res else arch.name, SCHEDULE_NAME]
+        parts = [f'{ds.name}_512x1024', *method.name_parts, zoo.name,
+                 f'{zoo.max_iters // 1000}k']
+    else:
+        arch = ARCHS[spec.backbone]
+        crop = ((exp.pipeline_sizes or {}).get('crop_size')
+                or (1024 if method.high_res else 512,) * 2)
+        method_parts = list(method.name_parts)
+        sampling = sampling_recipe(spec)
+        if sampling is not None:
+            method_parts = [sampling.name_part if p.startswith('rcs') else p
+                            for p in method_parts]
+        parts = [f'{ds.hr_name if method.high_res else ds.name}_{crop[0]}x{crop[1]}',
+                 *method_parts, arch.hrda_name if method.high_res else arch.name, SCHEDULE_NAME]
     if spec.loss.tag():
         parts.append(spec.loss.tag())
     return '_'.join(parts + [f's{seed}'])
@@ -162,12 +172,10 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
     `adapt_to_data_scale`).
     """
     spec = run.spec
-    if spec.sampling is not None and spec.sampling not in SAMPLINGS:
-        raise KeyError(f'sampling {spec.sampling!r} is not in SAMPLINGS ({sorted(SAMPLINGS)})')
-    sampling = SAMPLINGS[spec.sampling].overrides if spec.sampling is not None else {}
+    sampling = sampling_recipe(spec)
     overrides = merged(
         ARCHS[spec.backbone].overrides if spec.backbone in ARCHS else {},
-        METHODS[spec.method].overrides, sampling, exp.overrides,
+        METHODS[spec.method].overrides, sampling.overrides if sampling else {}, exp.overrides,
         exp.method_overrides.get(spec.method, {}), extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
              exp_meta=run.exp_meta()))
