@@ -121,7 +121,7 @@ def test_dacs_iteration_under_bf16_keeps_losses_noise_and_teacher_in_fp32():
 def test_every_logit_reaches_losses_blv_and_threshold_in_fp32_under_bf16(kind, monkeypatch):
     """HRDA's context/detail/attention/fused logits and the teacher's logits (encode_decode,
     which bypasses decode_head(...)) are fp32 where they are consumed."""
-    from mmseg_uda.models.uda import dacs as dacs_module
+    from mmseg_uda.models.uda import teacher_student as teacher_student_module
 
     model = apply_blv(dict(model=tiny_model_cfg(kind)), [100 * (i + 1) for i in range(19)])
     dacs = build_train_model(dict(model=model['model'], amp=dict(enabled=True, dtype='bf16'),
@@ -131,13 +131,13 @@ def test_every_logit_reaches_losses_blv_and_threshold_in_fp32_under_bf16(kind, m
     loss_inputs, teacher_logits = [], []
     for blv in (m for m in dacs.model.modules() if isinstance(m, BLVLoss)):
         blv.register_forward_pre_hook(lambda m, args: loss_inputs.append(args[0].dtype))
-    real = dacs_module.pseudo_label_and_weight
+    real = teacher_student_module.pseudo_label_and_weight
 
     def spy(logits, threshold):
         teacher_logits.append(logits.dtype)
         return real(logits, threshold)
 
-    monkeypatch.setattr(dacs_module, 'pseudo_label_and_weight', spy)
+    monkeypatch.setattr(teacher_student_module, 'pseudo_label_and_weight', spy)
     teacher_head = dacs.ema_model.decode_head
     head_outputs = []
     forward_test = teacher_head.forward_test

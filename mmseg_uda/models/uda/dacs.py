@@ -1,24 +1,18 @@
 """DACS self-training (DAFormer/HRDA recipe) around any segmentor."""
 from __future__ import annotations
 
-import copy
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from mmseg.core import add_prefix
 
 from mmseg_uda.runtime import is_main_process, total_loss
 
-from .augment import StrongAugmentation
 from .builder import UDA
 from .classmix import CLASSMIX_SOURCES, class_mix_masks, mix
 from .debug_vis import save_class_mix_debug
-from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
 from .feature_distance import class_lookup, masked_feature_distance, thing_mask
-from .pseudo_label import pseudo_label_and_weight, zero_row_margins
-from .uda_wrapper import UDAWrapper, parse_losses
+from .teacher_student import TeacherStudent
 
 
 @dataclass
@@ -30,7 +24,7 @@ class MixedBatch:
 
 
 @UDA.register_module()
-class DACS(UDAWrapper):
+class DACS(TeacherStudent):
     """DACS with DAFormer's additions (EMA ramp, feature distance on thing classes,
     pseudo-label margins).
 
@@ -43,13 +37,12 @@ class DACS(UDAWrapper):
     leaves the run between two iterations in a consistent state, which is what a checkpoint
     (or the NaN guard's last good state) captures.
 
+    The teacher, its pseudo-labels and the source step are :class:`TeacherStudent`'s, which
+    semi-supervised self-training shares.
+
     Args:
-        model: segmentor config of the student; the teacher and the ImageNet model are copies.
-        alpha: the EMA's final momentum (0.99 in DACS, 0.999 in DAFormer's final recipe).
-        pseudo_threshold: softmax confidence that counts a pseudo-label pixel as confident.
-        pseudo_weight_ignore_top / pseudo_weight_ignore_bottom: margins v1, rows of the target
-            crop without pseudo-label weight. Margins v2 come from the data set as a
-            ``valid_pseudo_mask``; the two are exclusive.
+        model / alpha / pseudo_threshold / pseudo_weight_ignore_*: see :class:`TeacherStudent`;
+            the ImageNet model is another copy of the student.
         imnet_feature_dist_lambda: weight of the feature distance (0 disables it and the
             ImageNet model).
         imnet_feature_dist_classes: classes whose features the feature distance keeps (None:
@@ -84,22 +77,16 @@ class DACS(UDAWrapper):
                  pseudo_label_observers: Sequence[dict] = (),
                  debug_img_interval: int | None = None, debug_dir: str | None = None,
                  amp: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(model, amp, pseudo_label_observers, init_cfg)
-        self._check_student_interface()
+        super().__init__(model, alpha, pseudo_threshold, pseudo_weight_ignore_top,
+                         pseudo_weight_ignore_bottom, color_jitter_strength, color_jitter_p,
+                         blur, blur_p, blur_sigma, pseudo_label_observers, amp, init_cfg)
         if classmix_classes_from not in CLASSMIX_SOURCES:
             raise ValueError(f'uda.classmix_classes_from={classmix_classes_from!r}; choose one '
                              f'of {CLASSMIX_SOURCES}')
-        self.alpha = alpha
-        self.pseudo_threshold = pseudo_threshold
-        self.margin_top = pseudo_weight_ignore_top
-        self.margin_bottom = pseudo_weight_ignore_bottom
         self.classmix_classes_from = classmix_classes_from
-        self.strong_aug = StrongAugmentation(color_jitter_strength, color_jitter_p, blur,
-                                             blur_p, blur_sigma)
         self.debug_img_interval = debug_img_interval
         self.debug_dir = debug_dir
 
-        self.ema_model = self._frozen_copy(self.model)
         self.feature_distance_lambda = imnet_feature_dist_lambda
         self.imnet_model = self._frozen_copy(self.model) if self.feature_distance_enabled else None
         self.feature_distance_min_ratio = imnet_feature_dist_scale_min_ratio
@@ -112,22 +99,6 @@ class DACS(UDAWrapper):
         else:
             self.feature_distance_class_lut = None
 
-    def _check_student_interface(self) -> None:
-        params = inspect.signature(self.model.forward_train).parameters
-        missing = [p for p in ('seg_weight', 'return_feat') if p not in params]
-        if missing:
-            raise TypeError(f'DACS needs a segmentor whose forward_train takes {missing} '
-                            f'(pixel-weighted pseudo-label loss, feature distance features); '
-                            f'model.type={type(self.model).__name__} does not. Use '
-                            "type='UDAEncoderDecoder' (a drop-in EncoderDecoder) or "
-                            "'HRDAEncoderDecoder'.")
-
-    @staticmethod
-    def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
-        clone = copy.deepcopy(model)
-        clone.requires_grad_(False)
-        return clone
-
     @property
     def feature_distance_enabled(self) -> bool:
         return self.feature_distance_lambda > 0
@@ -135,16 +106,14 @@ class DACS(UDAWrapper):
     def init_weights(self) -> None:
         """Initialise the student; the teacher and the ImageNet model start as its copies, so
         the ImageNet model holds the pretrained backbone (or the same random init without one)."""
-        self.model.init_weights()
-        self.ema_model.load_state_dict(self.model.state_dict())
+        super().init_weights()
         if self.imnet_model is not None:
             self.imnet_model.load_state_dict(self.model.state_dict())
 
     def train(self, mode: bool = True) -> DACS:
-        """The teacher keeps dropout/drop-path off (BN stays in train mode, as in DAFormer);
-        the ImageNet model is always in eval mode."""
+        """The teacher as in :meth:`TeacherStudent.train`; the ImageNet model is always in
+        eval mode."""
         super().train(mode)
-        disable_dropout(self.ema_model)
         if self.imnet_model is not None:
             self.imnet_model.eval()
         return self
@@ -161,8 +130,7 @@ class DACS(UDAWrapper):
         ``unused_target_data`` (e.g. target labels a pipeline happens to load) is never used.
         """
         logs: dict[str, torch.Tensor] = {}
-        if self.local_iter == 0:
-            copy_parameters(self.ema_model, self.model)  # the teacher starts as the student
+        self.start_teacher()
         src_feat = self.train_on_source(img, img_metas, gt_semantic_seg, logs)
         if self.feature_distance_enabled:
             self.train_feature_distance(img, gt_semantic_seg, src_feat, logs)
@@ -179,21 +147,13 @@ class DACS(UDAWrapper):
                                    img_metas[0]['img_norm_cfg'])
         return logs
 
-    def after_optimizer_step(self) -> None:
-        """EMA of the updated student into the teacher, with the ramped momentum of the
-        iteration that will use it (DAFormer's update at the start of iteration i + 1)."""
-        ema_update(self.ema_model, self.model, ema_alpha(self.local_iter + 1, self.alpha))
-
     def train_on_source(self, img: torch.Tensor, img_metas: list[dict], gt: torch.Tensor,
-                        logs: dict) -> list[torch.Tensor]:
+                        logs: dict, return_feat: bool = True,
+                        retain_graph: bool | None = None) -> list[torch.Tensor]:
         """Source CE; its graph is kept for feature distance, which reuses the source features."""
-        with self.autocast(img):
-            losses = self.model.forward_train(img, img_metas, gt, return_feat=True)
-        features = losses.pop('features')
-        loss, src_logs = parse_losses(losses)
-        logs.update(add_prefix(src_logs, 'src'))
-        self.backward(loss, retain_graph=self.feature_distance_enabled)
-        return features
+        if retain_graph is None:
+            retain_graph = self.feature_distance_enabled
+        return super().train_on_source(img, img_metas, gt, logs, return_feat, retain_graph)
 
     def train_feature_distance(self, img: torch.Tensor, gt: torch.Tensor,
                                features: list, logs: dict) -> None:
@@ -235,26 +195,6 @@ class DACS(UDAWrapper):
         return [(features[-1], imnet[-1], label)]
 
     @torch.no_grad()
-    def make_pseudo_labels(self, target_img: torch.Tensor, target_img_metas: list[dict],
-                           valid_pseudo_mask: torch.Tensor | None, logs: dict
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher arg-max labels and their weight (confident ratio, minus the margins)."""
-        with self.autocast(target_img):
-            logits = self.ema_model.encode_decode(target_img, target_img_metas)
-        label, weight, confident_ratio = pseudo_label_and_weight(logits, self.pseudo_threshold)
-        if self.margin_top or self.margin_bottom:
-            if valid_pseudo_mask is not None:
-                raise ValueError('pseudo-label margins v1 (uda.pseudo_weight_ignore_top/bottom) '
-                                 'and v2 (the data set\'s crop_pseudo_margins) are exclusive; '
-                                 'configure only one')
-            weight = zero_row_margins(weight, self.margin_top, self.margin_bottom)
-        elif valid_pseudo_mask is not None:
-            weight = weight * valid_pseudo_mask.reshape(weight.shape).to(weight.dtype)
-        logs['pseudo.confident_ratio'] = confident_ratio
-        logs['pseudo.weight_mean'] = weight.mean()
-        return label, weight
-
-    @torch.no_grad()
     def class_mix(self, img: torch.Tensor, gt: torch.Tensor, target_img: torch.Tensor,
                   pseudo_label: torch.Tensor, pseudo_weight: torch.Tensor) -> MixedBatch:
         """Paste half of the source classes onto the target: image, label and weight alike."""
@@ -267,12 +207,7 @@ class DACS(UDAWrapper):
 
     def train_on_mixed(self, mixed: MixedBatch, img_metas: list[dict], logs: dict) -> None:
         """CE on the mixed image, every pixel weighted by ``mixed.weight``."""
-        with self.autocast(mixed.img):
-            losses = self.model.forward_train(mixed.img, img_metas, mixed.label,
-                                              seg_weight=mixed.weight)
-        loss, mix_logs = parse_losses(losses)
-        logs.update(add_prefix(mix_logs, 'mix'))
-        self.backward(loss)
+        self.train_on_pseudo_labels(mixed.img, img_metas, mixed.label, mixed.weight, logs, 'mix')
 
     # --- debug visualisation -----------------------------------------------------------------
 

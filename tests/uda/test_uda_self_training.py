@@ -1,0 +1,118 @@
+"""Semi-supervised self-training: its iteration, and the pieces it shares with DACS."""
+import pytest
+import torch
+from uda_helpers import fake_uda_batch, spy, tiny_model_cfg
+
+from mmseg_uda.models.uda import DACS, SelfTraining, TeacherStudent, build_train_model
+
+
+def make_self_training(**uda):
+    model = build_train_model(dict(model=tiny_model_cfg('daformer'),
+                                   uda=dict(type='SelfTraining', **uda)))
+    model.init_weights()
+    return model.train()
+
+
+def test_one_iteration_trains_on_labelled_then_on_teacher_pseudo_labels(monkeypatch):
+    model = make_self_training(pseudo_threshold=0.0)  # every pixel confident: weight 1
+    opt = torch.optim.SGD(model.get_model().parameters(), lr=0.01)
+    batch = fake_uda_batch()
+    calls, backwards, steps = [], [], []
+    spy(monkeypatch, model.model, 'forward_train',
+        before=lambda img, metas, label, **kw: calls.append((img, label, kw)))
+    spy(monkeypatch, model, 'backward', before=lambda loss, **kw: backwards.append(loss.item()))
+    spy(monkeypatch, opt, 'step', before=lambda *a, **k: steps.append(1))
+    logs = model.train_step(batch, opt)['log_vars']
+    assert len(calls) == 2 and len(backwards) == 2 and len(steps) == 1
+    (img0, label0, kw0), (img1, label1, kw1) = calls
+    assert img0 is batch['img'] and label0 is batch['gt_semantic_seg'] and 'seg_weight' not in kw0
+    # The student sees the very images the teacher labelled (no perturbation by default) ...
+    assert img1 is batch['target_img']
+    # ... with per-pixel weights on the pseudo-labels.
+    assert kw1['seg_weight'].shape == label1.shape[:1] + label1.shape[2:]
+    assert torch.all(kw1['seg_weight'] == 1.0)
+    assert backwards[1] == pytest.approx(logs['unlabelled.decode.loss_ce'], rel=1e-5)
+    assert logs['loss'] == pytest.approx(logs['src.decode.loss_ce']
+                                         + logs['unlabelled.decode.loss_ce'], rel=1e-5)
+
+
+def test_pseudo_labels_are_the_teachers_argmax_and_reach_the_observers(monkeypatch):
+    import torch.nn as nn
+
+    from mmseg_uda.models.uda import PSEUDO_LABEL_OBSERVERS
+    seen = []
+
+    class Recorder(nn.Module):
+        def attach(self, student):
+            pass
+
+        def observe(self, pseudo_label, iteration):
+            seen.append((iteration, pseudo_label.clone()))
+
+    monkeypatch.setitem(PSEUDO_LABEL_OBSERVERS._module_dict, 'Recorder', Recorder)
+    model = make_self_training(pseudo_label_observers=[dict(type='Recorder')])
+    opt = torch.optim.SGD(model.get_model().parameters(), lr=0.01)
+    batch = fake_uda_batch()
+    with torch.no_grad():
+        expected = model.ema_model.encode_decode(batch['target_img'],
+                                                 batch['target_img_metas']).argmax(1)
+    model.train_step(batch, opt)
+    assert [i for i, _ in seen] == [1]
+    assert torch.equal(seen[0][1], expected)
+
+
+def test_the_unlabelled_loss_is_weighted_by_the_confident_ratio_and_unlabelled_weight(
+        monkeypatch):
+    model = make_self_training(pseudo_threshold=1.1, unlabelled_weight=0.5)  # nothing confident
+    weights = []
+    spy(monkeypatch, model.model, 'forward_train',
+        before=lambda img, metas, label, **kw: weights.append(kw.get('seg_weight')))
+    logs = model.train_step(fake_uda_batch(), torch.optim.SGD(
+        model.get_model().parameters(), lr=0.01))['log_vars']
+    assert torch.all(weights[1] == 0) and logs['unlabelled.decode.loss_ce'] == 0
+    model = make_self_training(pseudo_threshold=0.0, unlabelled_weight=0.5)
+    weights.clear()
+    spy(monkeypatch, model.model, 'forward_train',
+        before=lambda img, metas, label, **kw: weights.append(kw.get('seg_weight')))
+    model.train_step(fake_uda_batch(), torch.optim.SGD(model.get_model().parameters(), lr=0.01))
+    assert torch.all(weights[1] == 0.5)
+
+
+def test_strong_augmentation_changes_only_the_students_view(monkeypatch):
+    model = make_self_training(strong_augmentation=True, color_jitter_p=1.0, blur=False)
+    batch = fake_uda_batch()
+    views = []
+    spy(monkeypatch, model.model, 'forward_train',
+        before=lambda img, metas, label, **kw: views.append(img))
+    teacher_inputs = []
+    spy(monkeypatch, model.ema_model, 'encode_decode',
+        before=lambda img, metas: teacher_inputs.append(img))
+    model.train_step(batch, torch.optim.SGD(model.get_model().parameters(), lr=0.01))
+    assert teacher_inputs[0] is batch['target_img']
+    assert not torch.equal(views[1], batch['target_img'])
+
+
+def test_the_teacher_follows_the_student_with_the_ema_and_has_no_imagenet_model():
+    model = make_self_training(alpha=0.999)
+    assert isinstance(model, TeacherStudent) and not isinstance(model, DACS)
+    assert {k.split('.')[0] for k in model.state_dict()} == {'model', 'ema_model', '_extra_state'}
+    opt = torch.optim.SGD(model.get_model().parameters(), lr=0.1)
+    model.train_step(fake_uda_batch(), opt)
+    # Iteration 0's ramp: alpha = min(1 - 1/2, 0.999), so the teacher is halfway.
+    before = [p.detach().clone() for p in model.ema_model.parameters()]
+    model.train_step(fake_uda_batch(seed=1), opt)
+    alpha = min(1 - 1 / 3, 0.999)
+    for t, t0, s1 in zip(model.ema_model.parameters(), before, model.model.parameters()):
+        assert torch.allclose(t, alpha * t0 + (1 - alpha) * s1, atol=1e-6)
+
+
+def test_a_negative_unlabelled_weight_is_refused():
+    with pytest.raises(ValueError, match='unlabelled_weight=-1'):
+        make_self_training(unlabelled_weight=-1)
+
+
+def test_a_plain_encoder_decoder_gets_a_clear_error():
+    cfg = tiny_model_cfg('daformer')
+    cfg['type'] = 'EncoderDecoder'
+    with pytest.raises(TypeError, match="SelfTraining needs a segmentor whose forward_train"):
+        SelfTraining(cfg)
