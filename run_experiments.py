@@ -7,6 +7,7 @@
   python run_experiments.py --exp 40 --launcher torchrun --gpus 2
   python run_experiments.py --exp 40 --launcher slurm --submit
   python run_experiments.py --exp 40 --startup-test --data-root data/synthetic --data-scale 0.125
+  python run_experiments.py --exp 2 --split-file 16=splits/186/labeled.txt   # a published list
   python run_experiments.py --config configs/generated/exp40/NAME.json   # one run
 
 Re-running a command finishes an interrupted sweep: finished runs (final_metrics.json in the
@@ -15,12 +16,15 @@ work dir) are skipped and interrupted ones resume from their latest checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
 from pathlib import Path
 
+from mmseg_uda.datasets.partitions import file_source
 from mmseg_uda.experiments import (
+    DATASETS,
     GENERATED_DIR,
     REPO_ROOT,
     Experiment,
@@ -32,6 +36,7 @@ from mmseg_uda.experiments import (
     plan,
     source_stats_path,
 )
+from mmseg_uda.experiments.planning import write_partitions
 from mmseg_uda.experiments.sweep import (
     LAUNCHERS,
     Job,
@@ -61,6 +66,16 @@ def without_pretrained_weights(cfg: dict) -> None:
             node['pretrained'] = None
         if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
             node['init_cfg'] = None
+
+
+def _split_file_arg(text: str) -> tuple[int, Path]:
+    fraction, sep, path = text.partition('=')
+    if not sep or not fraction.isdigit() or int(fraction) < 1:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected D=PATH, e.g. 16=splits/186.txt '
+                                         'for the 1/16 partition')
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f'{path}: no such file')
+    return int(fraction), Path(path)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,6 +110,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help='linear size of the data relative to the real data sets, for the '
                          'settings counted in original-image pixels (RCS min_pixels, HRDA '
                          "margins); 0.125 for make_synthetic_data.py's 'small' set")
+    ap.add_argument('--split-file', action='append', default=[], metavar='D=PATH',
+                    type=_split_file_arg,
+                    help='semi-supervised runs (experiment 2): the labelled images of the 1/D '
+                         'partition from a published list (mmseg split entries, or paths such '
+                         "as U2PL's leftImg8bit/train/.../*_leftImg8bit.png) instead of the "
+                         'default draw from seed 0; repeatable, e.g. --split-file 16=186.txt')
     ap.add_argument('--force', action='store_true',
                     help='rerun finished runs whose recorded settings (iterations, crop, '
                          'exp_meta) differ from their config now; their old work dirs are '
@@ -158,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.config:
         cfg = json.loads(args.config.read_text())
+        write_partitions(cfg)
         check_class_stats([cfg])
         result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
                            force=args.force, cfg_options=args.cfg_options,
@@ -165,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result.ok else 1
 
     exp = get_experiment(args.exp)
+    split_files = dict(args.split_file)
+    if split_files:
+        fractions = {d.labelled_fraction for d in DATASETS.values() if d.labelled_fraction}
+        unknown = sorted(set(split_files) - fractions)
+        if unknown:
+            raise SystemExit(f'--split-file: no semi-supervised partition 1/{unknown[0]}; the '
+                             f'partitions are 1/{sorted(fractions)}')
+        exp = dataclasses.replace(exp, partition_sources={
+            d: file_source(path) for d, path in split_files.items()})
     tag = f'exp{exp.id}' + ('-startup' if args.startup_test else '')
     config_dir = args.config_dir or GENERATED_DIR / tag
     work_root = args.work_root or Path('work_dirs') / tag
@@ -197,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f'estimated cost: {hours:.0f} GPU-hours on the GPUs of lhoyer/HRDA#14 '
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
         return 0
+    for cfg in configs:  # before the class statistics: a partition keeps its labelled ones
+        write_partitions(cfg, split_files)
     check_class_stats(configs)
     if args.parallel > 1:
         on_gpu = sorted({c['name'] for c in configs if (args.device or c.get('device')) == 'cuda'})

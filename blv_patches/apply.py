@@ -1,5 +1,6 @@
 """Wire a class-count loss into any mmseg segmentor config: every cross-entropy loss_decode
-becomes a BLVLoss (``apply_blv``), a LogitAdjustedLoss or a ReweightedCELoss (``apply_loss``)."""
+becomes a BLVLoss (``apply_blv``), a LogitAdjustedLoss or a ReweightedCELoss (``apply_loss``), or
+any other loss (``replace_cross_entropy``: mmseg's LovaszLoss, the paper's Table 5 baseline)."""
 from __future__ import annotations
 
 import copy
@@ -83,16 +84,38 @@ def apply_loss(cfg: Config | dict, loss_type: str, class_counts: ClassCounts,
         class_counts = os.fspath(class_counts)
     elif not isinstance(class_counts, str):
         class_counts = np.asarray(class_counts, dtype=np.float64).tolist()  # JSON-friendly
-    out = copy.deepcopy(cfg)
-    as_dict = out._cfg_dict.to_dict() if isinstance(out, Config) else out
-    model, where = (as_dict['model'], 'model') if 'model' in as_dict else (as_dict, 'model')
 
     def convert(loss_cfg: dict, path: str) -> dict:
         return _convert(loss_cfg, path, loss_type, class_counts, dict(options))
 
+    return _rewrite_copy(cfg, convert)
+
+
+def replace_cross_entropy(cfg: Config | dict, loss: dict) -> Config | dict:
+    """Return a copy of ``cfg`` whose softmax cross-entropy decode-head losses are all ``loss``
+    (a loss config, e.g. mmseg's ``LovaszLoss``), each keeping its cross entropy's
+    ``loss_weight``; found as :func:`apply_loss` finds them."""
+    def convert(loss_cfg: dict, path: str) -> dict:
+        if loss_cfg.get('type') != 'CrossEntropyLoss' or loss_cfg.get('use_sigmoid') \
+                or loss_cfg.get('use_mask'):
+            raise ValueError(f'replace_cross_entropy: {path} is a {loss_cfg.get("type")}, not '
+                             f'a softmax cross entropy; cannot make it a {loss.get("type")}')
+        new = copy.deepcopy(loss)
+        if 'loss_weight' in loss_cfg:
+            new.setdefault('loss_weight', loss_cfg['loss_weight'])
+        return new
+
+    return _rewrite_copy(cfg, convert)
+
+
+def _rewrite_copy(cfg: Config | dict, convert) -> Config | dict:
+    """A copy of ``cfg`` with every ``loss_decode`` of its model passed through ``convert``."""
+    out = copy.deepcopy(cfg)
+    as_dict = out._cfg_dict.to_dict() if isinstance(out, Config) else out
+    model, where = (as_dict['model'], 'model') if 'model' in as_dict else (as_dict, 'model')
     if _rewrite(model, where, convert) == 0:
-        raise ValueError(f'apply_loss: the config has no loss_decode to replace (looked in '
-                         f'{where} and every head below it)')
+        raise ValueError(f'the config has no loss_decode to replace (looked in {where} and '
+                         'every head below it)')
     if isinstance(out, Config):
         # Keep the text and name, but never re-read the file: Config.fromstring's
         # temporary file is already gone.

@@ -1,8 +1,13 @@
 """Paper Eq. 4: BLV's class frequencies re-estimated from the pseudo-labels of training.
 
-A pseudo-label observer of the UDA wrapper (``uda.pseudo_label_observers``): the wrapper hands
-it the pseudo-labels of every iteration, and it alone knows BLV. Enable it with
-``uda.pseudo_label_observers=[dict(type='PseudoLabelClassFrequency', interval=N)]``.
+A pseudo-label observer of the UDA wrapper (``uda.pseudo_label_observers``), and it alone knows
+BLV. Two sources of pseudo-labels:
+
+- ``source='iterations'`` (UDA): the teacher's pseudo-labels of the training crops of the last
+  ``interval`` iterations, ``dict(type='PseudoLabelClassFrequency', interval=N)``.
+- ``source='unlabelled_pass'`` (semi-supervised, paper Sec. 3.3 as written): every ``interval``
+  iterations (one epoch) the teacher labels every unlabelled image, whole, and those counts are
+  Eq. 4's. The ``UnlabelledPassHook`` runs the pass (``mmseg_uda.core.hooks``).
 """
 from __future__ import annotations
 
@@ -13,21 +18,27 @@ from mmcv.utils import print_log
 
 from .loss import BLVLoss
 
+SOURCES = ('iterations', 'unlabelled_pass')
+
 
 class PseudoLabelClassFrequency(nn.Module):
-    """Every ``interval`` iterations, the pixel counts of the pseudo-labels of the last
-    ``interval`` iterations become the class counts of every BLVLoss of the student.
+    """Every ``interval`` iterations, the pixel counts of the pseudo-labels seen since the last
+    update (``source``: see the module) become the class counts of every BLVLoss of the student.
 
-    The window's counts are a buffer (``counts``), so a checkpoint taken mid-window resumes the
-    same window. Under DDP the counts are summed over ranks, so every rank sets the same ones.
+    The counts are a buffer (``counts``), so a checkpoint taken mid-window resumes the same
+    window. Under DDP the counts are summed over ranks, so every rank sets the same ones.
     """
 
-    def __init__(self, interval: int) -> None:
+    def __init__(self, interval: int, source: str = 'iterations') -> None:
         super().__init__()
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'PseudoLabelClassFrequency: interval={interval!r}, expected an '
                              'integer >= 1 (iterations per window)')
+        if source not in SOURCES:
+            raise ValueError(f'PseudoLabelClassFrequency: source={source!r}; choose one of '
+                             f'{SOURCES}')
         self.interval = interval
+        self.source = source
         self._losses: list[BLVLoss] = []  # the student's modules, not this module's children
 
     def attach(self, student: nn.Module) -> None:
@@ -42,11 +53,28 @@ class PseudoLabelClassFrequency(nn.Module):
 
     @torch.no_grad()
     def observe(self, pseudo_label: torch.Tensor, iteration: int) -> None:
-        """Count the pseudo-labels of iteration ``iteration`` (1-based); at a window's end hand
-        the window's counts to BLV and start the next window."""
-        self.counts += torch.bincount(pseudo_label.flatten(), minlength=self.counts.numel())
-        if iteration % self.interval:
+        """Count the training pseudo-labels of iteration ``iteration`` (1-based); at a window's
+        end hand the window's counts to BLV and start the next window. With
+        ``source='unlabelled_pass'`` training pseudo-labels are not Eq. 4's: nothing happens."""
+        if self.source != 'iterations':
             return
+        self.accumulate(pseudo_label)
+        if iteration % self.interval == 0:
+            self.commit(iteration)
+
+    def wants_pass(self, iteration: int) -> bool:
+        """Whether iteration ``iteration`` (1-based) ends an epoch of an unlabelled pass."""
+        return self.source == 'unlabelled_pass' and iteration % self.interval == 0
+
+    @torch.no_grad()
+    def accumulate(self, pseudo_label: torch.Tensor) -> None:
+        """Add the pixel counts of ``pseudo_label`` (any shape of class ids)."""
+        self.counts += torch.bincount(pseudo_label.flatten().to(self.counts.device),
+                                      minlength=self.counts.numel())
+
+    @torch.no_grad()
+    def commit(self, iteration: int) -> None:
+        """Hand the counts accumulated since the last commit to BLV (Eq. 4), and start again."""
         counts = self.counts.clone()
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)

@@ -20,7 +20,7 @@ TOP_LEVEL_KEYS = frozenset({
     'log_level', 'load_from', 'resume_from', 'workflow', 'cudnn_benchmark', 'seed', 'work_dir',
     'gpu_ids', 'device', 'tf32', 'amp', 'sync_bn', 'find_unused_parameters',
     'opencv_num_threads', 'mp_start_method', 'omp_num_threads', 'mkl_num_threads', 'exp_meta',
-    'name',
+    'name', 'pseudo_label_pass',
 })
 # Helper variables of mmseg's own zoo configs that look like a typo of a key the run reads
 # (K-Net's and Swin's configs name their pretrained weights `checkpoint_file`).
@@ -32,6 +32,7 @@ _SECTION_KEYS = {
     'evaluation': {'interval', 'metric'},
     'log_config': {'interval', 'hooks'},
     'amp': {'enabled', 'dtype'},
+    'pseudo_label_pass': {'data'},
     'dist_params': {'backend', 'port', 'timeout'},
     'data': {'samples_per_gpu', 'workers_per_gpu', 'train', 'val', 'test', 'persistent_workers',
              'skip_corrupt', 'shuffle', 'pin_memory', 'drop_last', 'train_dataloader',

@@ -15,7 +15,7 @@ from mmseg.utils import build_dp, get_root_logger
 from torch.utils.data import DataLoader
 
 from ..core.evaluation import evaluation_protocol
-from ..core.hooks import ProgressBarHook, StreamingEvalHook
+from ..core.hooks import ProgressBarHook, StreamingEvalHook, UnlabelledPassHook
 from ..models.uda import UDAWrapper
 from ..runtime import (
     SelfSyncDistributedDataParallel,
@@ -120,6 +120,27 @@ def resume_checked(runner, path: str) -> None:
                          ) from None
 
 
+def unlabelled_pass_hook(cfg, model: nn.Module, distributed: bool) -> UnlabelledPassHook | None:
+    """The hook of paper Eq. 4's unlabelled pass (``cfg.pseudo_label_pass.data``: the
+    unlabelled images with a test pipeline), when an observer asks for one. A pass without an
+    observer that wants it, or the reverse, is a config error rather than a silent no-op."""
+    wanting = [type(o).__name__ for o in getattr(model, 'pseudo_label_observers', [])
+               if getattr(o, 'source', None) == 'unlabelled_pass']
+    pass_cfg = cfg.get('pseudo_label_pass')
+    if wanting and not pass_cfg:
+        raise ValueError(f'{wanting[0]}(source=\'unlabelled_pass\') needs the unlabelled '
+                         'images: set pseudo_label_pass=dict(data=<their data set, with a test '
+                         'pipeline>)')
+    if pass_cfg and not wanting:
+        raise ValueError('pseudo_label_pass is set, but no pseudo-label observer has '
+                         "source='unlabelled_pass'; add uda.pseudo_label_observers=[dict("
+                         "type='PseudoLabelClassFrequency', interval=N, "
+                         "source='unlabelled_pass')] or remove pseudo_label_pass")
+    if not pass_cfg:
+        return None
+    return UnlabelledPassHook(build_val_dataloader(cfg, pass_cfg['data'], shard=distributed))
+
+
 def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validate: bool = True,
               timestamp: str | None = None, meta: dict | None = None) -> None:
     """mmseg's ``train_segmentor`` for UDA: the student alone is optimised, the wrapper's own
@@ -137,6 +158,7 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
                     for ds in datasets]
 
     optimizer_config = _optimizer_config(cfg, model)
+    pass_hook = unlabelled_pass_hook(cfg, model, distributed)
     model = wrap_model(model, cfg, distributed)
     # The teacher and the ImageNet model are never optimised: only the student's parameters
     # go to the optimizer (and its checkpointed state).
@@ -161,6 +183,10 @@ def train_uda(model: nn.Module, dataset, cfg, distributed: bool = False, validat
         runner.register_hook(StreamingEvalHook(build_val_dataloader(cfg, shard=distributed),
                                                interval, subsets, cfg.get('exp_meta')),
                              priority='LOW')
+    if pass_hook is not None:
+        # Before evaluation (LOW), so an evaluation at the same iteration sees the new counts'
+        # model state; BLV's counts do not change the prediction, only training.
+        runner.register_hook(pass_hook, priority='NORMAL')
     for hook_cfg in cfg.get('custom_hooks') or []:
         hook_cfg = dict(hook_cfg)
         priority = hook_cfg.pop('priority', 'NORMAL')

@@ -45,3 +45,17 @@ def require_converted_labels(dataset, converter: str) -> None:
         raise FileNotFoundError(
             f'{len(missing)} of {len(dataset.img_infos)} label files are missing in '
             f'{dataset.ann_dir}, e.g. {missing[0]}. {run}')
+
+
+def require_split_file(split: str | None, data_root: str | None) -> None:
+    """Stop, naming the command that writes it, when a data set's ``split`` file is missing (a
+    semi-supervised partition: ``mmseg_uda.datasets.partitions``)."""
+    if split is None:
+        return
+    path = split if osp.isabs(split) or not data_root else osp.join(data_root, split)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'split file {path} does not exist. A semi-supervised partition is written by '
+            f'`python tools/make_partition.py --data-root {data_root or "DATA_ROOT"} '
+            '--fraction D [--seed S | --split-file LIST]` (run_experiments.py writes the '
+            'partitions its runs need before training).')

@@ -10,7 +10,7 @@ from mmseg.datasets.builder import DATASETS
 from mmseg.datasets.pipelines import Collect
 from PIL import Image
 
-from .checks import require_converted_labels
+from .checks import require_converted_labels, require_split_file
 from .pipelines.pseudo_margins import KEY, FormatValidPseudoMask, pseudo_margin_mask
 
 
@@ -27,6 +27,7 @@ class CityscapesDataset(_MMSegCityscapes):
     """
 
     def __init__(self, crop_pseudo_margins: Sequence[int] | None = None, **kwargs):
+        require_split_file(kwargs.get('split'), kwargs.get('data_root'))
         super().__init__(**kwargs)
         require_converted_labels(self, 'cityscapes')
         self.crop_pseudo_margins = None

@@ -73,3 +73,21 @@ def train_crop_size(cfg: MutableMapping) -> list[int] | None:
         if t.get('type') == 'RandomCrop':
             return list(t['crop_size'])
     return None
+
+
+def without_labels(pipeline: Iterable[MutableMapping]) -> list[dict]:
+    """A labelled training pipeline for unlabelled images: no label loading, no crop chosen
+    from labels (``cat_max_ratio``, DAFormer#6), no label collected; the same image steps."""
+    out = []
+    for t in pipeline:
+        t = dict(t)
+        if t['type'] == 'LoadAnnotations':
+            continue
+        if t['type'] == 'RandomCrop':
+            t.pop('cat_max_ratio', None)
+        elif t['type'] == 'Pad':
+            t.pop('seg_pad_val', None)
+        elif t['type'] == 'Collect':
+            t['keys'] = [k for k in t['keys'] if k != 'gt_semantic_seg']
+        out.append(t)
+    return out

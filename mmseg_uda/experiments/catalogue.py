@@ -1,10 +1,13 @@
-"""The catalogue of experiments: experiment 40 (the paper's UDA tables) and experiment 0 (the
-CPU demo). An experiment is data (`specs.Experiment`); adding a table means adding rows here.
+"""The catalogue of experiments: 40 and 41 (the paper's UDA tables), 1 (fully supervised,
+Table 1), 2 (semi-supervised, Table 2), and 0 (the CPU demo). An experiment is data
+(`specs.Experiment`); adding a table means adding rows here.
 """
 from __future__ import annotations
 
-from .losses import CE, BLVSetting, LASetting, LossSetting, RWSetting
-from .recipes import DATASETS, PAPER_SCHEDULE, RELEASED_BLV_SIGMA
+from mmseg_uda.datasets.synthetic import SCALES
+
+from .losses import CE, BLVSetting, LASetting, LossSetting, LovaszSetting, RWSetting
+from .recipes import DATASETS, PAPER_SCHEDULE, RELEASED_BLV_SIGMA, semi_epoch_iters
 from .specs import Experiment, RunSpec, Table, TableRow
 
 
@@ -110,17 +113,62 @@ _TABLE1_LABELS = {
     'mitb0_segformer': 'MiT-b0 + SegformerHead', 'swint_knet': 'Swin-T + K-Net',
     'vitb16_uper': 'ViT-B/16 + UperHead',
 }
+_T5_FULLY = 'table5_fully_supervised_vitb16_uper'
+_BLV_FULLY = BLVSetting(RELEASED_BLV_SIGMA)
 # Table 1: seven architectures of mmseg's zoo, each with and without BLV (sigma 4, as in every
 # released BLV config), trained on Cityscapes alone with the paper's recipe (recipes.ZOO_MODELS).
+# Table 5's fully supervised column adds LA and Lovász to ViT-B/16 + UperHead; its baseline and
+# BLV rows are Table 1's runs.
 EXP1 = Experiment(
     id=1,
-    title="BLV paper's Table 1: fully supervised Cityscapes, 7 architectures, 3 seeds",
-    tables=(Table(1, 'Table 1: fully supervised, Cityscapes val', 'summary', tuple(
-        row for arch, label in _TABLE1_LABELS.items() for row in (
-            _row(label, 'cs', 'supervised', arch, None, (_T1, arch, 'baseline')),
-            _row(f'{label} + BLV', 'cs', 'supervised', arch, BLVSetting(RELEASED_BLV_SIGMA),
-                 (_T1, arch, 'blv')),
-        ))),),
+    title="BLV paper's Tables 1 and 5 (fully supervised): Cityscapes, 7 architectures, 3 seeds",
+    tables=(
+        Table(1, 'Table 1: fully supervised, Cityscapes val', 'summary', tuple(
+            row for arch, label in _TABLE1_LABELS.items() for row in (
+                _row(label, 'cs', 'supervised', arch, None, (_T1, arch, 'baseline')),
+                _row(f'{label} + BLV', 'cs', 'supervised', arch, _BLV_FULLY, (_T1, arch, 'blv')),
+            ))),
+        Table('5-fully', 'Table 5: long-tail baselines, fully supervised (ViT-B/16 + UperHead)',
+              'summary', (
+                  _row('baseline', 'cs', 'supervised', 'vitb16_uper', None,
+                       (_T1, 'vitb16_uper', 'baseline')),
+                  _row('LA (τ=1)', 'cs', 'supervised', 'vitb16_uper', LASetting(),
+                       (_T5_FULLY, 'logit_adjustment')),
+                  _row('Lovász-softmax', 'cs', 'supervised', 'vitb16_uper', LovaszSetting(),
+                       (_T5_FULLY, 'lovasz')),
+                  _row('BLV', 'cs', 'supervised', 'vitb16_uper', _BLV_FULLY,
+                       (_T5_FULLY, 'blv')),
+              )),
+    ),
+)
+
+_T2 = 'table2_semi_supervised_cityscapes'
+_T5_SEMI = 'table5_semi_supervised_r50_psp'
+# The partition of Table 5's semi-supervised column, which the paper does not name: 1/8 (372).
+TABLE5_SEMI_PARTITION = 'cs_1-8'
+# Table 2: mean-teacher self-training on ResNet-101 + DeepLabV3+, with and without BLV (sigma 4,
+# the released configs'; with Eq. 4 after every epoch), on four partitions of Cityscapes;
+# Table 5's semi-supervised column: LA and BLV on ResNet-50 + PSPNet.
+EXP2 = Experiment(
+    id=2,
+    title="BLV paper's Tables 2 and 5 (semi-supervised): Cityscapes partitions, 3 seeds",
+    tables=(
+        Table(2, 'Table 2: semi-supervised, Cityscapes val (ResNet-101 + DeepLabV3+)', 'summary',
+              tuple(row for d in (16, 8, 4, 2) for row in (
+                  _row(f'1/{d} Self-Training', f'cs_1-{d}', 'self_training', 'r101_dlv3p', None,
+                       (_T2, f'1-{d}', 'baseline')),
+                  _row(f'1/{d} Self-Training + BLV', f'cs_1-{d}', 'self_training',
+                       'r101_dlv3p', _BLV_FULLY, (_T2, f'1-{d}', 'blv')),
+              ))),
+        Table('5-semi', 'Table 5: long-tail baselines, semi-supervised 1/8 (ResNet-50 + PSPNet)',
+              'summary', (
+                  _row('Self-Training', TABLE5_SEMI_PARTITION, 'self_training', 'r50_psp_769'),
+                  _row('LA (τ=1)', TABLE5_SEMI_PARTITION, 'self_training', 'r50_psp_769',
+                       LASetting(), (_T5_SEMI, 'logit_adjustment')),
+                  _row('BLV', TABLE5_SEMI_PARTITION, 'self_training', 'r50_psp_769', _BLV_FULLY,
+                       (_T5_SEMI, 'blv')),
+              )),
+    ),
 )
 
 # Experiment 0, the demo: the DAFormer-UDA recipe on the synthetic data set
@@ -167,7 +215,45 @@ EXP0 = Experiment(
     data_scale=256 / 2048,
 )
 
-EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP1, EXP40, EXP41)}
+# Experiment 3, the semi-supervised CPU check: experiment 2's loop with experiment 0's tiny
+# model on the synthetic Cityscapes ('small': 500 training images, 256x128), 1/8 of them
+# labelled: labelled-only training vs self-training vs self-training + BLV with Eq. 4 after each
+# epoch (an epoch: the 437 unlabelled images at batch 2).
+EXP3_SCHEDULE = dict(num_images=SCALES['small'].n_cityscapes_train, batch=2)
+EXP3_EPOCHS = 3
+EXP3_ITERS = EXP3_EPOCHS * semi_epoch_iters(8, **EXP3_SCHEDULE)
+EXP3 = Experiment(
+    id=3,
+    title='semi-supervised CPU check: self-training vs labelled-only on synthetic Cityscapes',
+    tables=(Table('semi-check', 'Semi-supervised check: synthetic Cityscapes, 1/8 labelled '
+                  '(tiny DAFormer, CPU)', 'per_class', (
+                      _row('labelled only', 'cs_1-8', 'supervised', 'tiny_mitb0'),
+                      _row('self-training', 'cs_1-8', 'self_training', 'tiny_mitb0'),
+                      _row('self-training w/ BLV', 'cs_1-8', 'self_training', 'tiny_mitb0',
+                           _BLV_FULLY),
+                  )),),
+    overrides=dict(
+        runner=dict(max_iters=EXP3_ITERS),
+        evaluation=dict(interval=EXP3_ITERS),
+        checkpoint_config=dict(interval=EXP3_ITERS),
+        optimizer=dict(lr=EXP0_LR),
+        lr_config=dict(warmup_iters=EXP3_ITERS // 10),
+        data=dict(workers_per_gpu=0),
+        device='cpu',
+        log_config=dict(interval=EXP3_ITERS // 20),
+        model=dict(decode_head=dict(channels=EXP0_DECODER_DIMS,
+                                    decoder_params=dict(embed_dims=EXP0_DECODER_DIMS))),
+    ),
+    # DACS's teacher momentum, as in experiment 0: 0.999 averages over ~1000 iterations, more
+    # than the 654 of this run.
+    method_overrides={'self_training': dict(uda=dict(alpha=0.99))},
+    data_root='data/synthetic',
+    pipeline_sizes=dict(source_scale=(256, 128), crop_size=(128, 128), test_scale=(256, 128)),
+    data_scale=256 / 2048,
+    semi_schedule=dict(EXP3_SCHEDULE, epochs=EXP3_EPOCHS),
+)
+
+EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP1, EXP2, EXP3, EXP40, EXP41)}
 
 
 def get_experiment(exp_id: int) -> Experiment:

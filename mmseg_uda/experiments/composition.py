@@ -106,11 +106,15 @@ def adapt_to_data_scale(cfg: dict, factor: float) -> None:
 
 
 def source_stats_path(cfg: dict) -> str:
-    """The source data set's ``sample_class_stats.json``, from which BLV takes class counts."""
+    """The labelled training set's ``sample_class_stats.json``, from which BLV takes class
+    counts: the source's, or a split's (a semi-supervised partition keeps the statistics of
+    its labelled images beside its lists)."""
     train = cfg.get('data', {}).get('train', {})
     source = train.get('source', train)
     if 'data_root' not in source:
         raise KeyError('config has no data.train.source.data_root (nor data.train.data_root); '
                        'cannot locate the source class statistics for BLV')
+    if source.get('split'):
+        return os.path.join(source['data_root'], os.path.dirname(source['split']), STATS_FILE)
     return os.path.join(source['data_root'], STATS_FILE)
 

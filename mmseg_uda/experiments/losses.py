@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from blv_patches import apply_blv, apply_loss
+from blv_patches import apply_blv, apply_loss, replace_cross_entropy
 
 
 def _num(x: float) -> str:
@@ -95,9 +95,40 @@ class RWSetting:
         return apply_loss(cfg, 'ReweightedCELoss', class_counts, scheme=self.scheme)
 
 
-LossSetting = CESetting | BLVSetting | LASetting | RWSetting
+# Methods whose loss weights pseudo-labelled pixels: a loss without per-pixel weights cannot
+# serve them.
+PIXEL_WEIGHTED_METHODS = ('DACS', 'SelfTraining')
+
+
+@dataclass(frozen=True)
+class LovaszSetting:
+    """mmseg's Lovász-softmax loss (Berman et al., CVPR 2018) in place of cross entropy: the
+    paper's fully supervised Table 5 baseline, which names no options; these are mmseg's
+    defaults (the mean over the classes present in the batch, computed over the whole batch)."""
+    kind: ClassVar[str] = 'lovasz'
+    per_image: bool = False
+
+    def meta(self) -> dict[str, Any]:
+        return dict(per_image=self.per_image)
+
+    def tag(self) -> str:
+        return 'lovasz' if not self.per_image else 'lovasz-perimage'
+
+    def apply(self, cfg: dict, class_counts: str) -> dict:
+        uda = (cfg.get('uda') or {}).get('type')
+        if uda in PIXEL_WEIGHTED_METHODS:
+            raise ValueError(f'the Lovász loss has no per-pixel weights, which {uda} gives its '
+                             'pseudo-labels; use it for supervised training only')
+        # mmseg's LovaszLoss asks for reduction='none' when it is not per image.
+        return replace_cross_entropy(cfg, dict(
+            type='LovaszLoss', loss_type='multi_class', classes='present',
+            per_image=self.per_image, reduction='mean' if self.per_image else 'none',
+            loss_name='loss_lovasz'))
+
+
+LossSetting = CESetting | BLVSetting | LASetting | RWSetting | LovaszSetting
 LOSS_KINDS: dict[str, type] = {cls.kind: cls for cls in (CESetting, BLVSetting, LASetting,
-                                                          RWSetting)}
+                                                          RWSetting, LovaszSetting)}
 CE = CESetting()
 
 

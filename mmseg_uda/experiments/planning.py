@@ -10,12 +10,14 @@ dict, written as JSON.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mmcv import Config
 
-from mmseg_uda.datasets import scale_pipelines
+from mmseg_uda.datasets import scale_pipelines, without_labels
+from mmseg_uda.datasets.partitions import file_source, split_path, write_partition
 
 from .composition import (
     BASE_DIR,
@@ -38,13 +40,16 @@ from .recipes import (
     METHODS,
     SAMPLINGS,
     SCHEDULE_NAME,
+    SEMI_EPOCHS,
     SINGLE_DOMAIN,
     UDA_PAIR,
     ZOO_MODELS,
+    DatasetRecipe,
     SamplingRecipe,
     ZooModel,
+    semi_epoch_iters,
 )
-from .specs import Experiment, Run, RunSpec
+from .specs import DEFAULT_PARTITION_SOURCE, Experiment, Run, RunSpec
 
 
 def sampling_recipe(spec: RunSpec) -> SamplingRecipe | None:
@@ -61,8 +66,16 @@ def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     ds, method = DATASETS[spec.dataset], METHODS[spec.method]
     if spec.backbone in ZOO_MODELS:
         zoo = ZOO_MODELS[spec.backbone]
-        parts = [f'{ds.name}_512x1024', *method.name_parts, zoo.name,
-                 f'{zoo.max_iters // 1000}k']
+        if ds.labelled_fraction:
+            epochs = (exp.semi_schedule or {}).get('epochs', SEMI_EPOCHS)
+            parts = [f'{ds.name}_{SEMI_CROP[0]}x{SEMI_CROP[1]}', *method.name_parts, zoo.name,
+                     f'u2pl{epochs}ep']
+            source = exp.partition_source(ds.labelled_fraction)
+            if source != DEFAULT_PARTITION_SOURCE:
+                parts.append(f'split-{source}')
+        else:
+            parts = [f'{ds.name}_512x1024', *method.name_parts, zoo.name,
+                     f'{zoo.max_iters // 1000}k']
     else:
         arch = ARCHS[spec.backbone]
         crop = ((exp.pipeline_sizes or {}).get('crop_size')
@@ -106,6 +119,11 @@ def base_files(spec: RunSpec) -> list[str]:
     """The ``_base_`` files of a run: its model, its data, its method's own, the schedule; for a
     ``ZOO_MODELS`` architecture, mmseg's zoo config (absolute) with the method's own."""
     ds, method = DATASETS[spec.dataset], METHODS[spec.method]
+    if method.uses_unlabelled and not ds.labelled_fraction:
+        raise ValueError(f'method {spec.method!r} trains on unlabelled images: its data set must '
+                         'be a semi-supervised partition, one of '
+                         f'{sorted(k for k, d in DATASETS.items() if d.labelled_fraction)}, not '
+                         f'{spec.dataset!r}')
     if spec.backbone in ZOO_MODELS:
         if ds.domains != SINGLE_DOMAIN:
             raise ValueError(f'{spec.backbone} is a fully supervised zoo architecture; its data '
@@ -124,20 +142,34 @@ def base_files(spec: RunSpec) -> list[str]:
             *COMMON_BASES]
 
 
-def zoo_overrides(zoo: ZooModel) -> dict:
-    """The paper's fully supervised recipe (Sec. 4.1) over a zoo config, and this project's
-    runtime (resumable runner, atomic checkpoints at every evaluation, device policy)."""
+def semi_iters(exp: Experiment, ds: DatasetRecipe) -> tuple[int, int]:
+    """(iterations per epoch, total iterations) of a semi-supervised run (U2PL's schedule)."""
+    schedule = dict(exp.semi_schedule or {})
+    epochs = schedule.pop('epochs', SEMI_EPOCHS)
+    epoch = semi_epoch_iters(ds.labelled_fraction, **schedule)
+    return epoch, epochs * epoch
+
+
+def zoo_overrides(zoo: ZooModel, ds: DatasetRecipe, exp: Experiment) -> dict:
+    """The paper's fully supervised (Sec. 4.1) or semi-supervised (Sec. 4.2, with U2PL's
+    schedule) recipe over a zoo config, and this project's runtime (resumable runner, atomic
+    checkpoints at every evaluation, device policy)."""
     runtime = Config.fromfile(str(BASE_DIR / 'default_runtime.py'))._cfg_dict.to_dict()
-    interval = zoo.max_iters // 10
+    max_iters = semi_iters(exp, ds)[1] if ds.labelled_fraction else zoo.max_iters
+    interval = max(1, max_iters // 10)
     out = merged(runtime, dict(
-        runner=dict(_delete_=True, type='ResumableIterBasedRunner', max_iters=zoo.max_iters),
+        runner=dict(_delete_=True, type='ResumableIterBasedRunner', max_iters=max_iters),
         checkpoint_config=dict(_delete_=True, by_epoch=False, interval=interval,
                                max_keep_ckpts=2),
         evaluation=dict(_delete_=True, interval=interval, metric='mIoU'),
         data=dict(samples_per_gpu=2),
         # Batch statistics over the 8 GPUs of the paper: BN in the config, SyncBN under DDP.
         sync_bn=True))
-    if zoo.transformer:
+    if ds.labelled_fraction:
+        out = merged(out, dict(
+            optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4),
+            lr_config=dict(_delete_=True, policy='poly', power=0.9, min_lr=0.0, by_epoch=False)))
+    elif zoo.transformer:
         out = merged(out, dict(
             optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
             lr_config=dict(_delete_=True, policy='poly', warmup='linear', warmup_iters=1500,
@@ -154,13 +186,63 @@ def zoo_overrides(zoo: ZooModel) -> dict:
     return out
 
 
-def finish_zoo_config(cfg: dict) -> None:
+# The semi-supervised crop (Sec. 4.2) and the scale of mmseg's 769x769 Cityscapes configs.
+SEMI_CROP = (769, 769)
+SEMI_SCALE = (2049, 1025)
+
+
+def finish_zoo_config(cfg: dict, ds: DatasetRecipe) -> None:
     """After composition: 19 classes in every head (ADE20K configs have 150), BN for SyncBN
-    (``sync_bn`` turns it back under DDP), 512x1024 crops (MiT-b0's zoo config has 1024x1024)."""
+    (``sync_bn`` turns it back under DDP), the paper's crops: 512x1024 fully supervised
+    (MiT-b0's zoo config has 1024x1024), 769x769 semi-supervised."""
     set_num_classes(cfg['model'], 19)
     replace_norm(cfg['model'], 'SyncBN', 'BN')
-    scale_pipelines(cfg, source_scale=(2048, 1024), crop_size=(512, 1024),
-                    test_scale=(2048, 1024))
+    if ds.labelled_fraction:
+        scale_pipelines(cfg, source_scale=SEMI_SCALE, crop_size=SEMI_CROP,
+                        test_scale=SEMI_SCALE)
+    else:
+        scale_pipelines(cfg, source_scale=(2048, 1024), crop_size=(512, 1024),
+                        test_scale=(2048, 1024))
+
+
+def partition_data(cfg: dict, labelled_fraction: int, uses_unlabelled: bool,
+                   source: str) -> None:
+    """The data of a semi-supervised run: the zoo's Cityscapes train restricted to the
+    partition's labelled images (``split``); with ``uses_unlabelled`` a ``UDADataset`` pairing
+    them with the unlabelled ones (the same pipeline without labels), and a student that takes
+    per-pixel weights."""
+    labelled = dict(cfg['data']['train'], split=split_path(labelled_fraction, source, 'labelled'))
+    if not uses_unlabelled:
+        cfg['data']['train'] = labelled
+        return
+    unlabelled = {k: labelled[k] for k in ('type', 'data_root', 'img_dir', 'ann_dir')}
+    unlabelled.update(split=split_path(labelled_fraction, source, 'unlabelled'),
+                      pipeline=without_labels(labelled['pipeline']))
+    cfg['data']['train'] = dict(type='UDADataset', source=labelled, target=unlabelled)
+    if cfg['model']['type'] == 'EncoderDecoder':
+        cfg['model']['type'] = 'UDAEncoderDecoder'  # a drop-in that takes seg_weight
+
+
+def add_unlabelled_pass(cfg: dict, epoch_iters: int) -> None:
+    """Paper Eq. 4 as Sec. 3.3 states it, for BLV in self-training: after every epoch the
+    teacher labels every unlabelled image (whole, with the test pipeline) and BLV's class
+    counts become the pseudo-labels'."""
+    target = cfg['data']['train']['target']
+    cfg['uda']['pseudo_label_observers'] = [dict(
+        type='PseudoLabelClassFrequency', interval=epoch_iters, source='unlabelled_pass')]
+    cfg['pseudo_label_pass'] = dict(data=dict(
+        {k: target[k] for k in ('type', 'data_root', 'img_dir', 'ann_dir', 'split')},
+        pipeline=cfg['data']['val']['pipeline']))
+
+
+def run_meta(exp: Experiment, run: Run) -> dict:
+    """The run's ``exp_meta``; a semi-supervised run adds its partition."""
+    meta = run.exp_meta()
+    fraction = DATASETS[run.spec.dataset].labelled_fraction
+    if fraction:
+        meta['partition'] = dict(labelled_fraction=fraction,
+                                 source=exp.partition_source(fraction))
+    return meta
 
 
 def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
@@ -178,12 +260,16 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
         METHODS[spec.method].overrides, sampling.overrides if sampling else {}, exp.overrides,
         exp.method_overrides.get(spec.method, {}), extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
-             exp_meta=run.exp_meta()))
+             exp_meta=run_meta(exp, run)))
+    ds, method = DATASETS[spec.dataset], METHODS[spec.method]
     if spec.backbone in ZOO_MODELS:
-        overrides = merged(zoo_overrides(ZOO_MODELS[spec.backbone]), overrides)
+        overrides = merged(zoo_overrides(ZOO_MODELS[spec.backbone], ds, exp), overrides)
     cfg = compose(base_files(spec), overrides, base_dir)
     if spec.backbone in ZOO_MODELS:
-        finish_zoo_config(cfg)
+        finish_zoo_config(cfg, ds)
+    if ds.labelled_fraction:
+        partition_data(cfg, ds.labelled_fraction, method.uses_unlabelled,
+                       exp.partition_source(ds.labelled_fraction))
     if METHODS[spec.method].high_res:
         scale_pipelines(cfg, **DATASETS[spec.dataset].hr_sizes)
     root = data_root or exp.data_root
@@ -196,4 +282,34 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
     if spec.loss != CE:
         # A path, read when the loss is built: configs can be written before the data exists.
         cfg = spec.loss.apply(cfg, source_stats_path(cfg))
+    if spec.blv is not None and method.uses_unlabelled:
+        add_unlabelled_pass(cfg, semi_iters(exp, ds)[0])
     return cfg
+
+
+def write_partitions(cfg: dict, split_files: dict[int, str] | None = None) -> Path | None:
+    """Write the semi-supervised partition a config trains on, if it has one, into its data
+    root (``mmseg_uda.datasets.partitions.write_partition``): drawn from its seed when missing,
+    or, for a ``file-<sha>`` source, from ``split_files[labelled_fraction]``. Returns the
+    partition's folder."""
+    partition = cfg.get('exp_meta', {}).get('partition')
+    if not partition:
+        return None
+    train = cfg['data']['train']
+    root = train.get('source', train)['data_root']
+    fraction, source = partition['labelled_fraction'], partition['source']
+    folder = Path(root) / os.path.dirname(split_path(fraction, source, 'labelled'))
+    if source.startswith('seed'):
+        if not (folder / 'unlabelled.txt').is_file():
+            write_partition(root, fraction, seed=int(source[len('seed'):]))
+        return folder
+    split_file = (split_files or {}).get(fraction)
+    if split_file is None:
+        if (folder / 'unlabelled.txt').is_file():
+            return folder
+        raise FileNotFoundError(f'{cfg["name"]} trains on the published 1/{fraction} list '
+                                f'{source}, which is not written in {folder}; pass '
+                                f'--split-file {fraction}=PATH')
+    if file_source(split_file) != source:
+        raise ValueError(f'{split_file} is not the list {source} that {cfg["name"]} names')
+    return write_partition(root, fraction, split_file=split_file)

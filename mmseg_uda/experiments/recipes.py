@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmseg_uda.core.evaluation import CITYSCAPES19, SYNTHIA16, EvalProtocol
+from mmseg_uda.datasets.partitions import labelled_count
 
 from .composition import merged
 
@@ -26,6 +27,9 @@ class DatasetRecipe:
     protocol: EvalProtocol
     blv_sigma: float | None = None  # the paper's sigma for this source (Table 7's best)
     domains: int = UDA_PAIR
+    # Semi-supervised: 1/labelled_fraction of the training images keep their labels
+    # (mmseg_uda.datasets.partitions); None: all of them.
+    labelled_fraction: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class MethodRecipe:
     overrides: dict = field(default_factory=dict)
     domains: frozenset[int] = frozenset({UDA_PAIR})  # the DatasetRecipe.domains it trains on
     data_base: str | None = None  # a datasets/ base that replaces the data set's own
+    # Trains on the unlabelled images of a semi-supervised partition (needs a DatasetRecipe
+    # with labelled_fraction); False: on the labelled images only.
+    uses_unlabelled: bool = False
 
 
 # HRDA's scales are DAFormer's doubled (lhoyer/HRDA, configs/_base_/datasets/*HR*_1024x1024.py).
@@ -61,6 +68,12 @@ DATASETS: dict[str, DatasetRecipe] = {
     'cs': DatasetRecipe('cs', 'csHR', 'cityscapes_half_512x512.py',
                         dict(source_scale=(2048, 1024), **_CITYSCAPES_HR), CITYSCAPES19,
                         domains=SINGLE_DOMAIN),
+    # Cityscapes train with 1/d of its labels (the paper's Table 2 partitions: 186, 372, 744,
+    # 1488 of 2975 images); the rest unlabelled.
+    **{f'cs_1-{d}': DatasetRecipe(f'cs1-{d}', f'csHR1-{d}', 'cityscapes_half_512x512.py',
+                                  dict(source_scale=(2048, 1024), **_CITYSCAPES_HR),
+                                  CITYSCAPES19, domains=SINGLE_DOMAIN, labelled_fraction=d)
+       for d in (16, 8, 4, 2)},
 }
 
 # schedules/adamw.py trains the decode head(s) at 10x the encoder's lr (DAFormer's
@@ -108,6 +121,9 @@ METHODS: dict[str, MethodRecipe] = {
                          merged(_rcs(0.5), _PLCROP_V1)),
     # Table 1: a plain segmentor on Cityscapes alone, with a ZOO_MODELS architecture.
     'supervised': MethodRecipe((), False, ('supervised',), domains=frozenset({SINGLE_DOMAIN})),
+    # Table 2: mean-teacher self-training on a semi-supervised partition of Cityscapes.
+    'self_training': MethodRecipe(('uda/self_training.py',), False, ('selftraining',),
+                                  domains=frozenset({SINGLE_DOMAIN}), uses_unlabelled=True),
     'hrda': MethodRecipe(('uda/dacs_a999_fdthings.py',), True,
                          ('dacs_a999_fdthings', 'rcs001-20', 'cpl2'),
                          merged(_rcs(2.0), _PLCROP_V2)),
@@ -147,9 +163,34 @@ ZOO_MODELS: dict[str, ZooModel] = {
                            True, cityscapes=False),
     'vitb16_uper': ZooModel('upernet_vit-b16_mln', 'vit/upernet_vit-b16_mln_512x512_80k_ade20k.py',
                             80000, True, cityscapes=False),
+    # Table 2 (semi-supervised): ResNet-101 + DeepLabV3+, and Table 5's ResNet-50 + PSPNet, with
+    # mmseg's 769x769 Cityscapes configs (the paper's crop; sliding-window evaluation).
+    'r101_dlv3p': ZooModel('deeplabv3plus_r101-d8',
+                           'deeplabv3plus/deeplabv3plus_r101-d8_769x769_80k_cityscapes.py',
+                           80000, False),
+    'r50_psp_769': ZooModel('pspnet_r50-d8', 'pspnet/pspnet_r50-d8_769x769_40k_cityscapes.py',
+                            40000, False),
 }
 # BLV's sigma in every released (fully supervised) BLV config: 4 (grantword8/BLV e08cc6cb).
 RELEASED_BLV_SIGMA = 4.0
+
+# The semi-supervised recipe. The paper (Sec. 4.2) gives SGD 0.01, weight decay 5e-4, teacher
+# momentum 0.999, 769x769 crops, batch 16 and sliding-window evaluation, but no schedule. The
+# schedule is U2PL's for Cityscapes (Wang et al., CVPR 2022; Haochen-Wang409/U2PL,
+# experiments/cityscapes/*/config.yaml, whose recipe the paper's matches): 200 epochs, an epoch
+# being one pass over the unlabelled images (U2PL draws the labelled ones as often), SGD
+# momentum 0.9, poly decay with power 0.9. One override: SEMI_EPOCHS. The teacher momentum is
+# configs/_base_/uda/self_training.py's.
+SEMI_EPOCHS = 200
+SEMI_BATCH = 16  # 8 GPUs x 2
+CITYSCAPES_TRAIN_IMAGES = 2975
+
+
+def semi_epoch_iters(labelled_fraction: int, num_images: int = CITYSCAPES_TRAIN_IMAGES,
+                     batch: int = SEMI_BATCH) -> int:
+    """Iterations of one epoch over the unlabelled images (U2PL drops the last partial batch):
+    174, 162, 139, 92 for 1/16, 1/8, 1/4, 1/2 of Cityscapes at batch 16."""
+    return (num_images - labelled_count(num_images, labelled_fraction)) // batch
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 from .losses import CE, BLVSetting, LossSetting, loss_from_meta, loss_meta
 
+DEFAULT_PARTITION_SOURCE = 'seed0'
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -97,6 +99,16 @@ class Experiment:
     # Experiments whose runs serve this one's rows of the same spec: those rows are not run
     # again (`planning.plan` leaves them out) and the analysis reads their results.
     shares_runs_of: tuple[Experiment, ...] = ()
+    # Semi-supervised partitions, by labelled fraction: drawn from seed 0 ('seed0', the
+    # default), or a published list ('file-<sha>', run_experiments.py --split-file); see
+    # mmseg_uda.datasets.partitions.
+    partition_sources: dict = field(default_factory=dict)
+    # Semi-supervised schedule: keyword arguments of recipes.semi_epoch_iters (num_images,
+    # batch) plus 'epochs'; None: the paper's (U2PL's 200 epochs of Cityscapes at batch 16).
+    semi_schedule: dict | None = None
+
+    def partition_source(self, labelled_fraction: int) -> str:
+        return self.partition_sources.get(labelled_fraction, DEFAULT_PARTITION_SOURCE)
 
     def shared_spec_owner(self, spec: RunSpec) -> int | None:
         """The id of the experiment whose run serves ``spec``, if not this one."""

@@ -116,3 +116,76 @@ def test_a_plain_encoder_decoder_gets_a_clear_error():
     cfg['type'] = 'EncoderDecoder'
     with pytest.raises(TypeError, match="SelfTraining needs a segmentor whose forward_train"):
         SelfTraining(cfg)
+
+
+# --- paper Eq. 4 after every epoch: the teacher's pass over the unlabelled images ----------
+
+def _blv_self_training(interval: int, source: str):
+    from blv_patches import apply_blv
+    model = apply_blv(dict(model=tiny_model_cfg('daformer')), [100.0 * (i + 1) for i in range(19)],
+                      sigma=4.0)['model']
+    st = build_train_model(dict(model=model, uda=dict(
+        type='SelfTraining', pseudo_label_observers=[dict(
+            type='PseudoLabelClassFrequency', interval=interval, source=source)])))
+    st.init_weights()
+    return st.train()
+
+
+def _unlabelled_loader(tiny_data):
+    import os.path as osp
+
+    from mmcv import Config
+    from uda_helpers import test_pipeline
+
+    from mmseg_uda.apis.train import build_val_dataloader
+    data = dict(type='CityscapesDataset', data_root=osp.join(tiny_data, 'cityscapes'),
+                img_dir='leftImg8bit/val', ann_dir='gtFine/val', pipeline=test_pipeline((128, 64)))
+    return build_val_dataloader(Config(dict(data=dict(workers_per_gpu=0))), data)
+
+
+def test_the_pass_counts_the_teachers_labels_of_every_unlabelled_image(tiny_data):
+    from mmcv.parallel import scatter
+
+    from blv_patches import BLVLoss
+    from mmseg_uda.core.evaluation import predict_logits
+
+    st = _blv_self_training(interval=2, source='unlabelled_pass')
+    [observer] = st.pseudo_label_observers
+    loader = _unlabelled_loader(tiny_data)
+    assert st.observers_wanting_pass(1) == [] and st.observers_wanting_pass(2) == [observer]
+    # Training pseudo-labels do not count in this mode.
+    st.train_step(fake_uda_batch(), torch.optim.SGD(st.get_model().parameters(), lr=0.01))
+    assert int(observer.counts.sum()) == 0
+    expected = torch.zeros(19, dtype=torch.int64)
+    st.ema_model.eval()
+    with torch.no_grad():
+        for data in loader:
+            data = scatter(data, [-1])[0]
+            pred = predict_logits(st.ema_model, data['img'], data['img_metas']).argmax(1)
+            expected += torch.bincount(pred.flatten(), minlength=19)
+    st.ema_model.train()
+    assert st.pseudo_label_pass(loader, 2, [observer]) == len(loader.dataset)
+    assert st.ema_model.training  # the teacher's mode is given back
+    losses = [m for m in st.model.modules() if isinstance(m, BLVLoss)]
+    assert losses
+    for loss in losses:
+        assert torch.equal(loss.class_counts.long(), expected)
+    assert int(observer.counts.sum()) == 0  # the next epoch starts from nothing
+
+
+def test_a_pass_observer_without_the_pass_data_and_the_reverse_are_config_errors():
+    from mmcv import Config
+
+    from mmseg_uda.apis.train import unlabelled_pass_hook
+    st = _blv_self_training(interval=2, source='unlabelled_pass')
+    with pytest.raises(ValueError, match=r"needs the unlabelled images: set pseudo_label_pass"):
+        unlabelled_pass_hook(Config(dict()), st, distributed=False)
+    st = _blv_self_training(interval=2, source='iterations')
+    with pytest.raises(ValueError, match="no pseudo-label observer has source='unlabelled_pass'"):
+        unlabelled_pass_hook(Config(dict(pseudo_label_pass=dict(data={}))), st, distributed=False)
+    assert unlabelled_pass_hook(Config(dict()), st, distributed=False) is None
+
+
+def test_an_unknown_observer_source_is_refused():
+    with pytest.raises(ValueError, match=r"source='epochs'; choose one of"):
+        _blv_self_training(interval=2, source='epochs')

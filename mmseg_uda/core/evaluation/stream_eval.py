@@ -18,7 +18,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_module_wrapper(model) else model
 
 
-def _scatter_target(device: torch.device) -> int:
+def scatter_target(device: torch.device) -> int:
     """mmcv's scatter target: -1 for the CPU, else the CUDA device index."""
     if device.type == 'cpu':
         return -1
@@ -73,7 +73,7 @@ def stream_evaluate(model: nn.Module, data_loader, show_dir: str | None = None,
         batches = tqdm(batches, total=len(data_loader), desc='eval', unit='img', leave=False,
                        dynamic_ncols=True)
     for indices, data in batches:
-        data = scatter(data, [_scatter_target(device)])[0]
+        data = scatter(data, [scatter_target(device)])[0]
         preds = predict_logits(segmentor, data['img'], data['img_metas']).argmax(dim=1)
         for pred, index, meta in zip(preds, indices, data['img_metas'][0]):
             confusion.update(pred, ground_truth(dataset, index, device))

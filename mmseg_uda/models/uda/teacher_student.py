@@ -7,7 +7,11 @@ import inspect
 from collections.abc import Sequence
 
 import torch
+from mmcv.parallel import scatter
 from mmseg.core import add_prefix
+from tqdm import tqdm
+
+from mmseg_uda.core.evaluation.stream_eval import predict_logits, scatter_target
 
 from .augment import StrongAugmentation
 from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
@@ -122,6 +126,38 @@ class TeacherStudent(UDAWrapper):
         logs['pseudo.confident_ratio'] = confident_ratio
         logs['pseudo.weight_mean'] = weight.mean()
         return label, weight
+
+    def observers_wanting_pass(self, iteration: int) -> list:
+        """The pseudo-label observers that want an unlabelled pass after ``iteration``."""
+        return [o for o in self.pseudo_label_observers
+                if getattr(o, 'wants_pass', lambda i: False)(iteration)]
+
+    @torch.no_grad()
+    def pseudo_label_pass(self, data_loader, iteration: int, observers: list,
+                          progress: bool = False) -> int:
+        """The teacher labels every image of ``data_loader`` (whole images, its test-time
+        inference at the original size) and each observer counts them, then commits (paper
+        Sec. 3.3: after every epoch, Eq. 4 over all unlabelled images). The teacher runs in
+        eval mode (its own BN statistics) and gets its mode back. Returns the images labelled
+        by this process (its shard under DDP)."""
+        teacher = self.ema_model
+        was_training = teacher.training
+        teacher.eval()
+        device = next(teacher.parameters()).device
+        seen = 0
+        batches = tqdm(data_loader, desc='Eq. 4 pass', unit='img', leave=False,
+                       disable=not progress, dynamic_ncols=True)
+        for data in batches:
+            data = scatter(data, [scatter_target(device)])[0]
+            with self.autocast(data['img'][0]):
+                labels = predict_logits(teacher, data['img'], data['img_metas']).argmax(dim=1)
+            for observer in observers:
+                observer.accumulate(labels)
+            seen += labels.shape[0]
+        teacher.train(was_training)
+        for observer in observers:
+            observer.commit(iteration)
+        return seen
 
     def train_on_pseudo_labels(self, img: torch.Tensor, img_metas: list[dict],
                                label: torch.Tensor, weight: torch.Tensor, logs: dict,
