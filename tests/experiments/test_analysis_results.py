@@ -317,3 +317,20 @@ def test_table1_gains_are_the_papers_arrows():
     assert gains == [0.72, 0.35, 0.55, 0.47, 0.24, 0.43, 1.20]
     tails = [r.paper['tail'] for r in reports[0].rows if r.row.spec.blv is not None]
     assert tails[0] == 66.70 and tails[-1] == 70.63
+
+
+def test_table2_gains_are_the_papers_arrows():
+    """Table 2's arrows: +1.05, +1.26, +1.49, +0.99 mIoU and +2.14, +1.59, +1.75, +1.28 tail
+    mIoU for BLV over self-training at 1/16, 1/8, 1/4, 1/2; Table 5's semi-supervised rows
+    carry the paper's LA and BLV numbers."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    reports, _ = analyze([], [EXPERIMENTS[2]])
+    table2 = _report(reports, 2)
+    blv_rows = [r for r in table2.rows if r.row.spec.blv is not None]
+    assert [round(r.paper_gain, 2) for r in blv_rows] == [1.05, 1.26, 1.49, 0.99]
+    baselines = {r.row.spec.dataset: r.paper['tail'] for r in table2.rows
+                 if r.row.spec.blv is None}
+    assert [round(r.paper['tail'] - baselines[r.row.spec.dataset], 2) for r in blv_rows] == [
+        2.14, 1.59, 1.75, 1.28]
+    table5 = _report(reports, '5-semi')
+    assert [r.paper.get('miou19') for r in table5.rows] == [None, 69.3, 73.2]

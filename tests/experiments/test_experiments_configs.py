@@ -341,7 +341,9 @@ def test_exp1_is_table_1_with_the_papers_recipe(tmp_path):
     from mmseg_uda.experiments.recipes import ZOO_MODELS
     exp = EXPERIMENTS[1]
     runs = plan(exp, seeds=[0])
-    assert len(runs) == 14 and len(plan(exp)) == 42
+    # Table 1's 14, and Table 5's LA and Lovász on ViT-B/16 (its baseline and BLV are Table 1's).
+    assert len(runs) == 16 and len(plan(exp)) == 48
+    assert sorted(r.spec.loss.kind for r in runs if r.tables == ('5-fully',)) == ['la', 'lovasz']
     for run in runs:
         cfg = build_config(exp, run)
         zoo = ZOO_MODELS[run.spec.backbone]
@@ -362,7 +364,11 @@ def test_exp1_is_table_1_with_the_papers_recipe(tmp_path):
         else:
             assert (opt['type'], opt['lr'], opt['weight_decay']) == ('SGD', 0.01, 5e-4)
         losses = [loss['type'] for loss in _losses(cfg['model'])]
-        if run.spec.blv is None:
+        if run.spec.loss.kind in ('la', 'lovasz'):
+            assert set(losses) == {'LogitAdjustedLoss' if run.spec.loss.kind == 'la'
+                                   else 'LovaszLoss'}
+            assert run.spec.backbone == 'vitb16_uper'
+        elif run.spec.blv is None:
             assert set(losses) == {'CrossEntropyLoss'}
         else:
             assert set(losses) == {'BLVLoss'} and run.spec.blv.sigma == 4.0
@@ -380,3 +386,80 @@ def test_exp1_derived_ade_configs_build_their_models():
             model = build_train_model(Config(build_config(exp, run)))
             heads = [m for m in model.modules() if hasattr(m, 'num_classes')]
             assert heads and {h.num_classes for h in heads} == {19}
+
+
+# --- experiment 2: Table 2 and Table 5's semi-supervised column ------------------------------
+
+def test_exp2_is_table_2_with_the_papers_recipe_and_u2pls_schedule():
+    """Four partitions x (self-training, + BLV with Eq. 4 after every epoch) on ResNet-101 +
+    DeepLabV3+, and Table 5's PSPNet-R50 rows at 1/8: 769x769 crops, batch 2 per GPU, SGD 0.01
+    wd 5e-4, teacher momentum 0.999, slide evaluation, 200 epochs of the unlabelled images."""
+    from mmseg_uda.config_check import check_config
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp = EXPERIMENTS[2]
+    runs = plan(exp, seeds=[0])
+    assert len(runs) == 11 and len(plan(exp)) == 33
+    epoch_iters = {16: 174, 8: 162, 4: 139, 2: 92}
+    for run in runs:
+        cfg = build_config(exp, run)
+        check_config(cfg)
+        fraction = cfg['exp_meta']['partition']['labelled_fraction']
+        assert cfg['exp_meta']['partition']['source'] == 'seed0'
+        train = cfg['data']['train']
+        assert train['type'] == 'UDADataset' and cfg['uda']['type'] == 'SelfTraining'
+        assert train['source']['split'] == f'splits/1-{fraction}_seed0/labelled.txt'
+        assert train['target']['split'] == f'splits/1-{fraction}_seed0/unlabelled.txt'
+        assert 'LoadAnnotations' not in [t['type'] for t in train['target']['pipeline']]
+        assert 'cat_max_ratio' not in _pipeline_step(train['target']['pipeline'], 'RandomCrop')
+        for part in (train['source'], train['target']):
+            assert _pipeline_step(part['pipeline'], 'RandomCrop')['crop_size'] == (769, 769)
+        assert cfg['model']['test_cfg']['mode'] == 'slide'
+        assert cfg['model']['type'] == 'UDAEncoderDecoder'
+        assert cfg['data']['samples_per_gpu'] == 2 and cfg['uda']['alpha'] == 0.999
+        opt = cfg['optimizer']
+        assert (opt['type'], opt['lr'], opt['weight_decay']) == ('SGD', 0.01, 5e-4)
+        assert cfg['lr_config']['power'] == 0.9
+        assert cfg['runner']['max_iters'] == 200 * epoch_iters[fraction]
+        losses = {loss['type'] for loss in _losses(cfg['model'])}
+        if run.spec.blv is not None:
+            # The labelled images' counts to start with, then Eq. 4 after every epoch.
+            assert losses == {'BLVLoss'}
+            assert {loss['class_counts'] for loss in _losses(cfg['model'])} == {
+                f'data/cityscapes/splits/1-{fraction}_seed0/sample_class_stats.json'}
+            assert cfg['uda']['pseudo_label_observers'] == [dict(
+                type='PseudoLabelClassFrequency', interval=epoch_iters[fraction],
+                source='unlabelled_pass')]
+            assert cfg['pseudo_label_pass']['data']['split'] == train['target']['split']
+        else:
+            assert 'pseudo_label_pass' not in cfg and 'pseudo_label_observers' not in cfg['uda']
+    assert {r.spec.backbone for r in runs if r.tables == ('5-semi',)} == {'r50_psp_769'}
+
+
+def test_a_published_split_file_gets_its_own_partition_and_run_names(tmp_path):
+    import dataclasses
+
+    from mmseg_uda.datasets.partitions import file_source
+    from mmseg_uda.experiments import EXPERIMENTS
+    listing = tmp_path / '186.txt'
+    listing.write_text('aachen/aachen_000000_000019\n')
+    source = file_source(listing)
+    exp = dataclasses.replace(EXPERIMENTS[2], partition_sources={16: source})
+    runs = {r.name: r for r in plan(exp, seeds=[0])}
+    named = [n for n in runs if f'split-{source}' in n]
+    assert len(named) == 2 and all(n.startswith('cs1-16_') for n in named)
+    cfg = build_config(exp, runs[named[0]])
+    assert cfg['data']['train']['source']['split'] == f'splits/1-16_{source}/labelled.txt'
+    assert cfg['exp_meta']['partition'] == dict(labelled_fraction=16, source=source)
+
+
+def test_self_training_needs_a_partition():
+    exp = _one_run_experiment('cs', 'self_training')
+    with pytest.raises(ValueError, match=r"method 'self_training' trains on unlabelled images: "
+                                         r"its data set must be a semi-supervised partition"):
+        build_config(exp, plan(exp)[0])
+
+
+def test_lovasz_refuses_pseudo_label_weights():
+    from mmseg_uda.experiments import LovaszSetting
+    with pytest.raises(ValueError, match='no per-pixel weights, which DACS gives'):
+        LovaszSetting().apply(dict(uda=dict(type='DACS'), model={}), 'unused')
