@@ -81,3 +81,37 @@ def test_exp1_startup_every_architecture(tmp_path, tiny_data):
     """The 14 configs of Table 1 (7 architectures of mmseg's zoo, with and without BLV)."""
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '1', '--device', 'cpu')
     _check(code, printed, work, 14)
+
+
+def _cityscapes_copy(tiny_data: str, tmp_path: Path) -> str:
+    """The semi-supervised runs write their partition into the data root: a copy of it."""
+    from data_helpers import copy_domain
+    root = tmp_path / 'data'
+    copy_domain(tiny_data, 'cityscapes', str(root))
+    return str(root)
+
+
+def test_exp3_startup_self_training_with_blv_writes_its_partition(tmp_path, tiny_data):
+    """Experiment 3's self-training + BLV: the partition is drawn and written before training
+    (with its labelled images' statistics, BLV's counts), then SelfTraining trains on the
+    labelled/unlabelled pairs through tools/train.py."""
+    root = _cityscapes_copy(tiny_data, tmp_path)
+    code, printed, work = startup_test(tmp_path, root, '--exp', '3', '--filter', 'blv4_s0$')
+    _check(code, printed, work, 1)
+    folder = Path(root) / 'cityscapes' / 'splits' / '1-8_seed0'
+    assert sorted(p.name for p in folder.iterdir()) == [
+        'labelled.txt', 'sample_class_stats.json', 'unlabelled.txt']
+    [work_dir] = [p for p in work.iterdir() if p.is_dir()]
+    log = next(work_dir.glob('*.log')).read_text()
+    assert 'unlabelled.decode.loss_blv' in log and 'src.decode.loss_blv' in log
+
+
+@pytest.mark.slow
+def test_exp2_startup_one_config_per_architecture(tmp_path, tiny_data):
+    """Table 2's ResNet-101 + DeepLabV3+ with BLV and Eq. 4, and Table 5's ResNet-50 + PSPNet
+    with LA, at the paper's 769x769 crops (about 3 minutes per iteration on 2 CPU cores)."""
+    root = _cityscapes_copy(tiny_data, tmp_path)
+    code, printed, work = startup_test(tmp_path, root, '--exp', '2', '--device', 'cpu',
+                                       '--filter', r'(cs1-16.*deeplabv3plus.*blv4|pspnet.*_la)'
+                                                   r'_s0$')
+    _check(code, printed, work, 2)

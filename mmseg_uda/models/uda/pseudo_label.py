@@ -21,6 +21,16 @@ def pseudo_label_and_weight(logits: torch.Tensor, threshold: float
     return label, weight, confident_ratio
 
 
+PSEUDO_WEIGHTS = ('confident_ratio', 'confident_pixels')
+
+
+@torch.no_grad()
+def confident_pixels(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """B×H×W weights: 1 where the max softmax probability reaches ``threshold``, else 0 (the
+    per-pixel confidence mask of FixMatch-style self-training)."""
+    return torch.softmax(logits.detach().float(), dim=1).amax(dim=1).ge(threshold).float()
+
+
 def zero_row_margins(weight: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
     """Margins v1 (DAFormer): no weight on the top ``top`` and bottom ``bottom`` rows."""
     weight = weight.clone()

@@ -23,8 +23,8 @@ class SelfTraining(TeacherStudent):
     Eq. 4, ``PseudoLabelClassFrequency``).
 
     Args:
-        model / alpha / pseudo_threshold / pseudo_weight_ignore_*: see :class:`TeacherStudent`
-            (the paper: teacher momentum 0.999).
+        model / alpha / pseudo_threshold / pseudo_weight / pseudo_weight_ignore_*: see
+            :class:`TeacherStudent` (the paper: teacher momentum 0.999).
         strong_augmentation: colour jitter and blur (DACS's, :class:`StrongAugmentation`) on
             the student's view of the unlabelled images. Off by default: the paper's baseline
             has no perturbation beyond the data pipeline's, which teacher and student share.
@@ -43,10 +43,12 @@ class SelfTraining(TeacherStudent):
                  blur: bool = True, blur_p: float = 0.5,
                  blur_sigma: Sequence[float] = (0.15, 1.15),
                  pseudo_label_observers: Sequence[dict] = (),
+                 pseudo_weight: str = 'confident_ratio',
                  amp: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(model, alpha, pseudo_threshold, pseudo_weight_ignore_top,
                          pseudo_weight_ignore_bottom, color_jitter_strength, color_jitter_p,
-                         blur, blur_p, blur_sigma, pseudo_label_observers, amp, init_cfg)
+                         blur, blur_p, blur_sigma, pseudo_label_observers, amp, init_cfg,
+                         pseudo_weight)
         if unlabelled_weight < 0:
             raise ValueError(f'uda.unlabelled_weight={unlabelled_weight}: must be >= 0')
         self.strong_augmentation = strong_augmentation

@@ -15,7 +15,12 @@ from mmseg_uda.core.evaluation.stream_eval import predict_logits, scatter_target
 
 from .augment import StrongAugmentation
 from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
-from .pseudo_label import pseudo_label_and_weight, zero_row_margins
+from .pseudo_label import (
+    PSEUDO_WEIGHTS,
+    confident_pixels,
+    pseudo_label_and_weight,
+    zero_row_margins,
+)
 from .uda_wrapper import UDAWrapper, parse_losses
 
 
@@ -28,6 +33,8 @@ class TeacherStudent(UDAWrapper):
         alpha: the EMA's final momentum (DACS 0.99, DAFormer 0.999, the BLV paper's
             semi-supervised setting 0.999), reached through DACS's ramp (:func:`ema_alpha`).
         pseudo_threshold: softmax confidence that counts a pseudo-label pixel as confident.
+        pseudo_weight: 'confident_ratio' (DACS): every pixel weighs the batch's fraction of
+            confident pixels; 'confident_pixels': each pixel weighs 1 if confident, else 0.
         pseudo_weight_ignore_top / pseudo_weight_ignore_bottom: margins v1, rows of the
             unlabelled crop without pseudo-label weight. Margins v2 come from the data set as a
             ``valid_pseudo_mask``; the two are exclusive.
@@ -45,9 +52,14 @@ class TeacherStudent(UDAWrapper):
                  blur: bool = True, blur_p: float = 0.5,
                  blur_sigma: Sequence[float] = (0.15, 1.15),
                  pseudo_label_observers: Sequence[dict] = (),
-                 amp: dict | None = None, init_cfg: dict | None = None) -> None:
+                 amp: dict | None = None, init_cfg: dict | None = None,
+                 pseudo_weight: str = 'confident_ratio') -> None:
         super().__init__(model, amp, pseudo_label_observers, init_cfg)
         self._check_student_interface()
+        if pseudo_weight not in PSEUDO_WEIGHTS:
+            raise ValueError(f'uda.pseudo_weight={pseudo_weight!r}; choose one of '
+                             f'{PSEUDO_WEIGHTS}')
+        self.pseudo_weight = pseudo_weight
         self.alpha = alpha
         self.pseudo_threshold = pseudo_threshold
         self.margin_top = pseudo_weight_ignore_top
@@ -115,6 +127,8 @@ class TeacherStudent(UDAWrapper):
         with self.autocast(target_img):
             logits = self.ema_model.encode_decode(target_img, target_img_metas)
         label, weight, confident_ratio = pseudo_label_and_weight(logits, self.pseudo_threshold)
+        if self.pseudo_weight == 'confident_pixels':
+            weight = confident_pixels(logits, self.pseudo_threshold)
         if self.margin_top or self.margin_bottom:
             if valid_pseudo_mask is not None:
                 raise ValueError('pseudo-label margins v1 (uda.pseudo_weight_ignore_top/bottom) '
