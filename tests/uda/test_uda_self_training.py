@@ -189,3 +189,17 @@ def test_a_pass_observer_without_the_pass_data_and_the_reverse_are_config_errors
 def test_an_unknown_observer_source_is_refused():
     with pytest.raises(ValueError, match=r"source='epochs'; choose one of"):
         _blv_self_training(interval=2, source='epochs')
+
+
+def test_confident_pixels_weigh_one_and_the_others_zero():
+    model = make_self_training(pseudo_weight='confident_pixels', pseudo_threshold=0.06)
+    batch = fake_uda_batch()
+    with torch.no_grad():
+        prob = torch.softmax(model.ema_model.encode_decode(
+            batch['target_img'], batch['target_img_metas']), dim=1).amax(1)
+    _, weight = model.make_pseudo_labels(batch['target_img'], batch['target_img_metas'], None,
+                                         {})
+    assert torch.equal(weight, (prob >= 0.06).float())
+    assert 0 < weight.mean() < 1  # the threshold splits this random model's pixels
+    with pytest.raises(ValueError, match=r"pseudo_weight='soft'; choose one of"):
+        make_self_training(pseudo_weight='soft')
