@@ -27,9 +27,17 @@ class PseudoLabelClassFrequency(nn.Module):
 
     The counts are a buffer (``counts``), so a checkpoint taken mid-window resumes the same
     window. Under DDP the counts are summed over ranks, so every rank sets the same ones.
+
+    ``smoothing`` pixels are added to every class's count before it reaches BLV. Eq. 3 is
+    infinite for a class the teacher never predicts, and BLV gives a zero-count class no
+    variation (right for a class absent from a data set, as SYNTHIA's); a weak teacher predicts
+    none of the tail classes, so with raw counts (``smoothing=0``, Eq. 4 as printed) exactly
+    the classes BLV is for lose their variation. With ``smoothing=1`` such a class counts as
+    the rarest there is (c_k = log of the pixel total) and gets the largest variation.
     """
 
-    def __init__(self, interval: int, source: str = 'iterations') -> None:
+    def __init__(self, interval: int, source: str = 'iterations',
+                 smoothing: float = 0.0) -> None:
         super().__init__()
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'PseudoLabelClassFrequency: interval={interval!r}, expected an '
@@ -37,8 +45,11 @@ class PseudoLabelClassFrequency(nn.Module):
         if source not in SOURCES:
             raise ValueError(f'PseudoLabelClassFrequency: source={source!r}; choose one of '
                              f'{SOURCES}')
+        if smoothing < 0:
+            raise ValueError(f'PseudoLabelClassFrequency: smoothing={smoothing!r} must be >= 0')
         self.interval = interval
         self.source = source
+        self.smoothing = smoothing
         self._losses: list[BLVLoss] = []  # the student's modules, not this module's children
 
     def attach(self, student: nn.Module) -> None:
@@ -79,7 +90,7 @@ class PseudoLabelClassFrequency(nn.Module):
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(counts)
         self.counts.zero_()
-        counts = counts.cpu().numpy()
+        counts = counts.cpu().numpy() + self.smoothing
         for loss in self._losses:
             loss.set_class_counts(counts)
         print_log(f'iter {iteration}: BLV class counts from pseudo-labels {counts.tolist()}',

@@ -226,10 +226,13 @@ def partition_data(cfg: dict, labelled_fraction: int, uses_unlabelled: bool,
 def add_unlabelled_pass(cfg: dict, epoch_iters: int) -> None:
     """Paper Eq. 4 as Sec. 3.3 states it, for BLV in self-training: after every epoch the
     teacher labels every unlabelled image (whole, with the test pipeline) and BLV's class
-    counts become the pseudo-labels'."""
+    counts become the pseudo-labels', plus one pixel per class: a class the teacher never
+    predicts then gets the largest variation, the limit of Eq. 3 as its count goes to 0, rather
+    than none (``PseudoLabelClassFrequency``'s ``smoothing``)."""
     target = cfg['data']['train']['target']
     cfg['uda']['pseudo_label_observers'] = [dict(
-        type='PseudoLabelClassFrequency', interval=epoch_iters, source='unlabelled_pass')]
+        type='PseudoLabelClassFrequency', interval=epoch_iters, source='unlabelled_pass',
+        smoothing=1.0)]
     cfg['pseudo_label_pass'] = dict(data=dict(
         {k: target[k] for k in ('type', 'data_root', 'img_dir', 'ann_dir', 'split')},
         pipeline=cfg['data']['val']['pipeline']))

@@ -428,7 +428,7 @@ def test_exp2_is_table_2_with_the_papers_recipe_and_u2pls_schedule():
                 f'data/cityscapes/splits/1-{fraction}_seed0/sample_class_stats.json'}
             assert cfg['uda']['pseudo_label_observers'] == [dict(
                 type='PseudoLabelClassFrequency', interval=epoch_iters[fraction],
-                source='unlabelled_pass')]
+                source='unlabelled_pass', smoothing=1.0)]
             assert cfg['pseudo_label_pass']['data']['split'] == train['target']['split']
         else:
             assert 'pseudo_label_pass' not in cfg and 'pseudo_label_observers' not in cfg['uda']

@@ -203,3 +203,19 @@ def test_confident_pixels_weigh_one_and_the_others_zero():
     assert 0 < weight.mean() < 1  # the threshold splits this random model's pixels
     with pytest.raises(ValueError, match=r"pseudo_weight='soft'; choose one of"):
         make_self_training(pseudo_weight='soft')
+
+
+def test_smoothing_keeps_classes_the_teacher_never_predicts_the_most_varied():
+    from blv_patches import BLVLoss, PseudoLabelClassFrequency
+    st = _blv_self_training(interval=1, source='iterations')
+    observer = PseudoLabelClassFrequency(interval=1, smoothing=1.0)
+    observer.attach(st.model)
+    observer.observe(torch.zeros(2, 8, 8, dtype=torch.int64), 1)  # only class 0
+    [loss, *_] = [m for m in st.model.modules() if isinstance(m, BLVLoss)]
+    assert loss.class_counts[0] == 129 and torch.all(loss.class_counts[1:] == 1)
+    assert loss.class_scale[0] < 0.1 and torch.all(loss.class_scale[1:] == 1.0)
+    raw = PseudoLabelClassFrequency(interval=1)
+    raw.attach(st.model)
+    with pytest.warns(UserWarning, match='have zero pixels'):
+        raw.observe(torch.zeros(2, 8, 8, dtype=torch.int64), 1)
+    assert torch.all(loss.class_scale == 0)  # with raw counts nothing is left to vary
