@@ -1,10 +1,13 @@
-"""Benchmark one UDA training iteration (DACS) of the paper's models, with and without BLV.
+"""Benchmark one training iteration of the paper's models, with and without BLV.
 
 For DAFormer-UDA on DeepLabV2-R101 and on MiT-B5 (512×512 crops) and HRDA on MiT-B5
 (1024×1024), at batch 2 (two source and two target crops), it times full DACS iterations
 (teacher update, source + feature distance + mixed backward passes, optimizer step) with random
 weights and random images, and prints seconds per iteration, peak memory, the BLV/CE ratio and
-the time that 40k iterations would take. All variants run on the same model; for each AMP setting,
+the time that a run's iterations would take (40k for the UDA tables). ``table1_mitb0`` (a
+fully supervised step of experiment 1's MiT-b0 + SegformerHead, 512×1024) and ``table2_r101``
+(a self-training step of experiment 2's ResNet-101 + DeepLabV3+, 769×769: labelled pass,
+teacher pass, unlabelled pass) are built from the experiment catalogue as the sweep builds them. All variants run on the same model; for each AMP setting,
 BLV on and off alternate round by round after their own warm-up, so both see the same machine
 load: on shared machines absolute times are noise, the ratios are the result.
 
@@ -53,10 +56,45 @@ MODELS = {
     # Not a paper model: a few seconds per variant on a CPU, for smoke tests.
     'tiny': ('tiny_daformer_mitb0.py', 'dacs_a999_fdthings.py', 64, {}),
 }
+# name: (experiment id, data set, backbone) of a BLV row built by the experiment catalogue.
+CATALOGUE_MODELS = {
+    'table1_mitb0': (1, 'cs', 'mitb0_segformer'),
+    'table2_r101': (2, 'cs_1-16', 'r101_dlv3p'),
+}
 NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
 
+def catalogue_config(name: str) -> Config:
+    """The seed-0 BLV run of a ``CATALOGUE_MODELS`` row, random weights; a plain segmentor is
+    stepped as ``SourceOnly`` (one forward/backward, one optimizer step: the supervised step)."""
+    from run_experiments import without_pretrained_weights
+
+    from mmseg_uda.experiments import EXPERIMENTS, build_config as build_run_config, plan
+    exp_id, dataset, backbone = CATALOGUE_MODELS[name]
+    exp = EXPERIMENTS[exp_id]
+    [run] = [r for r in plan(exp, seeds=[0]) if (r.spec.dataset, r.spec.backbone) ==
+             (dataset, backbone) and r.spec.blv is not None]
+    cfg = build_run_config(exp, run)
+    without_pretrained_weights(cfg)
+    if cfg.get('uda') is None:
+        cfg['uda'] = dict(type='SourceOnly')
+    return Config(cfg)
+
+
+def crop_of(name: str, cfg: Config) -> tuple[int, int]:
+    if name in MODELS:
+        return (MODELS[name][2],) * 2
+    from mmseg_uda.datasets import train_crop_size
+    return tuple(train_crop_size(cfg))
+
+
+def iterations_of(name: str, cfg: Config) -> int:
+    return ITERATIONS_PER_RUN if name in MODELS else cfg.runner.max_iters
+
+
 def build_config(name: str) -> Config:
+    if name in CATALOGUE_MODELS:
+        return catalogue_config(name)
     model_cfg, uda_cfg, _, overrides = MODELS[name]
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, f'{name}.py')
@@ -71,18 +109,19 @@ def build_config(name: str) -> Config:
         return Config(cfg._cfg_dict.to_dict())
 
 
-def make_batch(crop: int, device: torch.device, batch: int = 2) -> dict:
+def make_batch(crop: int | tuple[int, int], device: torch.device, batch: int = 2) -> dict:
     """Random images and blocky labels with every class: work for ClassMix and the feature
-    distance."""
+    distance. ``crop``: a side, or (height, width)."""
+    h, w = (crop, crop) if isinstance(crop, int) else crop
     g = torch.Generator().manual_seed(0)
-    blocks = torch.randint(0, 19, (batch, 1, crop // 32, crop // 32), generator=g)
-    gt = blocks.repeat_interleave(32, 2).repeat_interleave(32, 3)
-    meta = dict(img_shape=(crop, crop, 3), ori_shape=(crop, crop, 3), pad_shape=(crop, crop, 3),
+    blocks = torch.randint(0, 19, (batch, 1, -(-h // 32), -(-w // 32)), generator=g)
+    gt = blocks.repeat_interleave(32, 2).repeat_interleave(32, 3)[..., :h, :w].contiguous()
+    meta = dict(img_shape=(h, w, 3), ori_shape=(h, w, 3), pad_shape=(h, w, 3),
                 scale_factor=1.0, flip=False, img_norm_cfg=NORM)
-    return dict(img=torch.randn(batch, 3, crop, crop, generator=g).to(device),
+    return dict(img=torch.randn(batch, 3, h, w, generator=g).to(device),
                 img_metas=[dict(meta) for _ in range(batch)],
                 gt_semantic_seg=gt.to(device),
-                target_img=torch.randn(batch, 3, crop, crop, generator=g).to(device),
+                target_img=torch.randn(batch, 3, h, w, generator=g).to(device),
                 target_img_metas=[dict(meta) for _ in range(batch)])
 
 
@@ -145,7 +184,7 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
     torch.manual_seed(0)
     model = build_train_model(cfg).to(device).train()
     optimizer = build_optimizer(model.get_model(), cfg.optimizer)
-    data = make_batch(MODELS[name][2], device)
+    data = make_batch(crop_of(name, cfg), device)
     blv_losses = [m for m in model.modules() if isinstance(m, BLVLoss)]
     memory = PeakMemory(device)
     steppers = {amp: TrainStepper(enabled=amp != 'off', dtype='bf16' if amp == 'off' else amp)
@@ -167,29 +206,33 @@ def bench_model(name: str, device: torch.device, amp_modes: list[str], warmup: i
               f'{"warm-up" if round_ < warmup else "timed"} round {round_ + 1}: '
               f'{seconds:.2f} s', file=sys.stderr, flush=True)  # minutes per step on CPU
 
-    return alternating_rounds(step, amp_modes, warmup, iters, memory, progress)
+    results = alternating_rounds(step, amp_modes, warmup, iters, memory, progress)
+    h, w = crop_of(name, cfg)
+    for r in results:
+        r.update(crop=f'{h}×{w}', iterations=iterations_of(name, cfg))
+    return results
 
 
 def format_rows(name: str, device: str, results: list[dict]) -> list[str]:
-    crop = MODELS[name][2]
     rows = []
     by_key = {(r['amp'], r['blv']): r for r in results}
     for amp in dict.fromkeys(r['amp'] for r in results):
         ce, blv = by_key[(amp, False)], by_key[(amp, True)]
-        hours = blv['seconds'] * ITERATIONS_PER_RUN / 3600
-        rows.append(f"| {name} | {crop}² | {device} | {amp} | {ce['seconds']:.2f} | "
+        hours = blv['seconds'] * blv['iterations'] / 3600
+        rows.append(f"| {name} | {blv['crop']} | {device} | {amp} | {ce['seconds']:.2f} | "
                     f"{blv['seconds']:.2f} | {blv['seconds'] / ce['seconds']:.3f} | "
-                    f"{ce['peak_gib']:.2f} | {blv['peak_gib']:.2f} | {hours:.1f} h |")
+                    f"{ce['peak_gib']:.2f} | {blv['peak_gib']:.2f} | "
+                    f"{blv['iterations'] // 1000}k: {hours:.1f} h |")
     return rows
 
 
 HEADER = ('| model | crop | device | AMP | s/iter CE | s/iter BLV | BLV/CE | peak GiB CE | '
-          'peak GiB BLV | 40k iters (BLV) |\n|---|---|---|---|---|---|---|---|---|---|')
+          'peak GiB BLV | a run (BLV) |\n|---|---|---|---|---|---|---|---|---|---|')
 
 
 def main(argv: list[str] | None = None, print_fn: Callable[[str], None] = print) -> list[str]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument('--models', nargs='+', choices=sorted(MODELS),
+    ap.add_argument('--models', nargs='+', choices=sorted({**MODELS, **CATALOGUE_MODELS}),
                     default=['daformer_r101', 'daformer_mitb5', 'hrda_mitb5'])
     ap.add_argument('--devices', nargs='+', default=None, help='default: cpu, and cuda if present')
     ap.add_argument('--amp', nargs='+', choices=['off', 'bf16', 'fp16'], default=['off', 'bf16'])
