@@ -7,11 +7,13 @@ weights and random images, and prints seconds per iteration, peak memory, the BL
 the time that a run's iterations would take (40k for the UDA tables). ``table1_mitb0`` (a
 fully supervised step of experiment 1's MiT-b0 + SegformerHead, 512×1024) and ``table2_r101``
 (a self-training step of experiment 2's ResNet-101 + DeepLabV3+, 769×769: labelled pass,
-teacher pass, unlabelled pass) are built from the experiment catalogue as the sweep builds them. All variants run on the same model; for each AMP setting,
-BLV on and off alternate round by round after their own warm-up, so both see the same machine
-load: on shared machines absolute times are noise, the ratios are the result.
+teacher pass, unlabelled pass) are built from the experiment catalogue as the sweep builds
+them. All variants run on the same model; for each AMP setting, BLV on and off alternate round
+by round after their own warm-up, so both see the same machine load: on shared machines
+absolute times are noise, the ratios are the result.
 
-    python tools/benchmark_train.py [--models daformer_r101 daformer_mitb5 hrda_mitb5]
+    python tools/benchmark_train.py [--models daformer_r101 daformer_mitb5 hrda_mitb5
+        table1_mitb0 table2_r101]
         [--devices cpu cuda] [--amp off bf16 fp16] [--warmup 1] [--iters 2]
 
 BLV off means BLV's losses in eval mode, which compute mmseg's cross entropy on the raw
@@ -67,9 +69,9 @@ NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=
 def catalogue_config(name: str) -> Config:
     """The seed-0 BLV run of a ``CATALOGUE_MODELS`` row, random weights; a plain segmentor is
     stepped as ``SourceOnly`` (one forward/backward, one optimizer step: the supervised step)."""
+    from mmseg_uda.experiments import EXPERIMENTS, plan
+    from mmseg_uda.experiments import build_config as build_run_config
     from run_experiments import without_pretrained_weights
-
-    from mmseg_uda.experiments import EXPERIMENTS, build_config as build_run_config, plan
     exp_id, dataset, backbone = CATALOGUE_MODELS[name]
     exp = EXPERIMENTS[exp_id]
     [run] = [r for r in plan(exp, seeds=[0]) if (r.spec.dataset, r.spec.backbone) ==
