@@ -80,7 +80,9 @@ def catalogue_config(name: str) -> Config:
     without_pretrained_weights(cfg)
     if cfg.get('uda') is None:
         cfg['uda'] = dict(type='SourceOnly')
-    return Config(cfg)
+    # No data here: GTA5's counts stand in for the data set's statistics (BLV's cost does not
+    # depend on them); re-applying BLV keeps the run's options.
+    return Config(apply_blv(cfg, class_counts=GTA_COUNTS))
 
 
 def crop_of(name: str, cfg: Config) -> tuple[int, int]:

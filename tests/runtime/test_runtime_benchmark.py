@@ -36,3 +36,8 @@ def test_the_experiment_models_are_built_as_the_sweep_builds_them():
     assert benchmark_train.crop_of('table2_r101', t2) == (769, 769)
     assert benchmark_train.iterations_of('table2_r101', t2) == 200 * 174
     assert t1.model.pretrained is None and t2.model.pretrained is None
+    # Built without data: fixed counts in place of the data set's statistics file.
+    assert isinstance(t2.model.decode_head.loss_decode.class_counts, list)
+    assert t2.model.decode_head.loss_decode.sigma == 4.0
+    model = benchmark_train.build_train_model(t1)
+    assert type(model).__name__ == 'SourceOnly'
