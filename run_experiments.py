@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.config:
         cfg = json.loads(args.config.read_text())
-        write_partitions(cfg)
+        write_partitions(cfg, dict(args.split_file))
         check_class_stats([cfg])
         result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
                            force=args.force, cfg_options=args.cfg_options,
