@@ -463,3 +463,37 @@ def test_lovasz_refuses_pseudo_label_weights():
     from mmseg_uda.experiments import LovaszSetting
     with pytest.raises(ValueError, match='no per-pixel weights, which DACS gives'):
         LovaszSetting().apply(dict(uda=dict(type='DACS'), model={}), 'unused')
+
+
+def test_write_partitions_draws_missing_ones_and_checks_published_lists(tiny_data, tmp_path):
+    import dataclasses
+
+    from data_helpers import copy_domain
+
+    from mmseg_uda.datasets.partitions import file_source, labelled_count, train_images
+    from mmseg_uda.experiments import EXPERIMENTS
+    from mmseg_uda.experiments.planning import write_partitions
+    root = tmp_path / 'data'
+    copy_domain(tiny_data, 'cityscapes', str(root))
+    exp = EXPERIMENTS[3]
+    [run] = [r for r in plan(exp, seeds=[0]) if r.spec.method == 'self_training'
+             and r.spec.blv is None]
+    cfg = build_config(exp, run, data_root=str(root))
+    folder = write_partitions(cfg)
+    assert folder == root / 'cityscapes' / 'splits' / '1-8_seed0'
+    assert (folder / 'unlabelled.txt').is_file()
+    assert write_partitions(build_config(EXP0, plan(EXP0, seeds=[0])[0])) is None  # UDA
+    names = train_images(root / 'cityscapes')
+    listing = tmp_path / 'list.txt'
+    listing.write_text(''.join(f'{n}\n' for n in names[:labelled_count(len(names), 8)]))
+    published = dataclasses.replace(exp, partition_sources={8: file_source(listing)})
+    [run] = [r for r in plan(published, seeds=[0]) if r.spec.method == 'self_training'
+             and r.spec.blv is None]
+    cfg = build_config(published, run, data_root=str(root))
+    with pytest.raises(FileNotFoundError, match='pass --split-file 8=PATH'):
+        write_partitions(cfg)
+    other = tmp_path / 'other.txt'
+    other.write_text(''.join(f'{n}\n' for n in names[-labelled_count(len(names), 8):]))
+    with pytest.raises(ValueError, match='is not the list file-'):
+        write_partitions(cfg, {8: other})
+    assert write_partitions(cfg, {8: listing}).name == f'1-8_{file_source(listing)}'
