@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if hours:
             print(f'estimated cost: {hours:.0f} GPU-hours on the GPUs of lhoyer/HRDA#14 '
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
+        elif exp.id in (1, 2):
+            print(f'estimated cost: python tools/estimate_gpu_hours.py --exp {exp.id} (from '
+                  "DAFormer's published iteration time and FLOP ratios)", file=sys.stderr)
         return 0
     for cfg in configs:  # before the class statistics: a partition keeps its labelled ones
         write_partitions(cfg, split_files)
