@@ -37,6 +37,7 @@ from mmseg_uda.experiments import (
     source_stats_path,
 )
 from mmseg_uda.experiments.planning import write_partitions
+from mmseg_uda.experiments.recipes import ZOO_MODELS
 from mmseg_uda.experiments.sweep import (
     LAUNCHERS,
     Job,
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         if hours:
             print(f'estimated cost: {hours:.0f} GPU-hours on the GPUs of lhoyer/HRDA#14 '
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
-        elif exp.id in (1, 2):
+        elif any(r.spec.backbone in ZOO_MODELS for r in runs):
             print(f'estimated cost: python tools/estimate_gpu_hours.py --exp {exp.id} (from '
                   "DAFormer's published iteration time and FLOP ratios)", file=sys.stderr)
         return 0
