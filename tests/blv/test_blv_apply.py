@@ -102,3 +102,33 @@ def test_encoder_decoder_with_blv_trains_two_iterations_on_cpu():
     after = list(model.decode_head.parameters())
     assert any(not torch.equal(b, a) for b, a in zip(before, after))
     assert model.backbone.layers[0][0].projection.weight.grad.abs().sum() > 0
+
+
+def test_replace_cross_entropy_puts_lovasz_in_every_head_and_it_trains():
+    """Table 5's Lovász baseline: mmseg's LovaszLoss in place of every cross entropy, each
+    head's loss weight kept, and a training step that sums it ('loss_lovasz')."""
+    import torch
+    from mmcv import Config
+    from mmseg.models import build_segmentor
+
+    from blv_patches import replace_cross_entropy
+    cfg = Config.fromfile('configs/_base_/models/tiny_deeplabv2red_r18v1c.py')._cfg_dict.to_dict()
+    cfg['model']['auxiliary_head'] = dict(
+        type='FCNHead', in_channels=256, in_index=2, channels=16, num_convs=1, num_classes=19,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4))
+    lovasz = dict(type='LovaszLoss', reduction='none', loss_name='loss_lovasz')
+    out = replace_cross_entropy(cfg, lovasz)
+    decode_weight = cfg['model']['decode_head']['loss_decode'].get('loss_weight')
+    assert out['model']['decode_head']['loss_decode'] == (
+        lovasz if decode_weight is None else dict(lovasz, loss_weight=decode_weight))
+    assert out['model']['auxiliary_head']['loss_decode'] == dict(lovasz, loss_weight=0.4)
+    assert cfg['model']['auxiliary_head']['loss_decode']['type'] == 'CrossEntropyLoss'  # a copy
+    model = build_segmentor(out['model']).train()
+    img = torch.randn(2, 3, 64, 64)
+    metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
+                  flip=False)] * 2
+    losses = model.forward_train(img, metas, torch.randint(0, 19, (2, 1, 64, 64)))
+    assert {'decode.loss_lovasz', 'aux.loss_lovasz'} <= set(losses)
+    assert torch.isfinite(losses['decode.loss_lovasz']) and losses['decode.loss_lovasz'] > 0
+    with pytest.raises(ValueError, match='not a softmax cross entropy'):
+        replace_cross_entropy(out, lovasz)
