@@ -79,3 +79,84 @@ def test_resumed_mid_epoch_it_ends_as_the_uninterrupted_run(data_root, reference
     assert len(unlabelled.read_text().split()) > 0
     log = next(reference.glob('*.log')).read_text()
     assert log.count('Eq. 4 pass over') == 2
+
+
+# --- DDP: the machinery DACS's DDP tests check, with SelfTraining -------------------------
+
+def _batch_independent_self_training():
+    """Per-sample computations only (GroupNorm, no dropout, CE), and every pseudo-label pixel
+    confident, as in DACS's DDP test."""
+    from uda_helpers import tiny_model_cfg
+
+    from mmseg_uda.models.uda import build_train_model
+    model = tiny_model_cfg('daformer')
+    gn = dict(type='GN', num_groups=8, requires_grad=True)
+    model.decode_head.update(norm_cfg=gn, dropout_ratio=0.0)
+    model.decode_head.decoder_params.fusion_cfg.norm_cfg = gn
+    torch.manual_seed(0)
+    st = build_train_model(dict(model=model, uda=dict(type='SelfTraining', alpha=0.99,
+                                                      pseudo_threshold=0.0)))
+    st.init_weights()
+    return st.train()
+
+
+def _train_self_training(rank, world_size):
+    from uda_helpers import fake_uda_batch
+
+    from mmseg_uda.runtime import SelfSyncDistributedDataParallel
+    st = _batch_independent_self_training()
+    model = SelfSyncDistributedDataParallel(st) if world_size > 1 else st
+    optimizer = torch.optim.SGD(st.get_model().parameters(), lr=0.05, momentum=0.9)
+    per_rank = 2 // world_size
+    logs = []
+    for step in range(3):
+        batch = fake_uda_batch(seed=step)
+        logs.append(model.train_step({k: v[rank * per_rank:(rank + 1) * per_rank]
+                                      for k, v in batch.items()}, optimizer)['log_vars'])
+    return logs, {k: v.clone() for k, v in st.state_dict().items()
+                  if k.startswith(('model.', 'ema_model.'))}
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch():
+    from runtime_helpers import run_on_ranks
+    single_logs, single_state = _train_self_training(0, 1)
+    (logs0, state0), (logs1, state1) = run_on_ranks(_train_self_training, 2)
+    assert logs0 == logs1
+    for step_logs, single in zip(logs0, single_logs):
+        for key in [k for k in single if 'loss' in k]:
+            assert step_logs[key] == pytest.approx(single[key], rel=1e-5, abs=1e-7), key
+    assert single_logs[-1]['unlabelled.decode.loss_ce'] > 0
+    for key, value in single_state.items():
+        assert torch.equal(state0[key], state1[key]), key
+        torch.testing.assert_close(state0[key], value, rtol=1e-3, atol=1e-4)
+
+
+def _pass_counts(rank, world_size, data_root):
+    """Each rank labels its shard of the unlabelled images; the committed counts are summed."""
+    from mmcv import Config
+    from uda_helpers import test_pipeline, tiny_model_cfg
+
+    from blv_patches import BLVLoss, PseudoLabelClassFrequency, apply_blv
+    from mmseg_uda.apis.train import build_val_dataloader
+    from mmseg_uda.models.uda import build_train_model
+    torch.manual_seed(0)
+    model = apply_blv(dict(model=tiny_model_cfg('daformer')), [1.0] * 19, sigma=4.0)['model']
+    st = build_train_model(dict(model=model, uda=dict(type='SelfTraining')))
+    st.init_weights()
+    observer = PseudoLabelClassFrequency(interval=1, source='unlabelled_pass')
+    observer.attach(st.model)
+    data = dict(type='CityscapesDataset', data_root=str(Path(data_root) / 'cityscapes'),
+                img_dir='leftImg8bit/val', ann_dir='gtFine/val', pipeline=test_pipeline((128, 64)))
+    loader = build_val_dataloader(Config(dict(data=dict(workers_per_gpu=0))), data,
+                                  shard=world_size > 1)
+    seen = st.pseudo_label_pass(loader, 1, [observer])
+    loss = next(m for m in st.model.modules() if isinstance(m, BLVLoss))
+    return seen, loss.class_counts.clone()
+
+
+def test_the_eq4_pass_over_shards_counts_what_one_process_counts(data_root):
+    from runtime_helpers import run_on_ranks
+    single_seen, single_counts = _pass_counts(0, 1, data_root)
+    (seen0, counts0), (seen1, counts1) = run_on_ranks(_pass_counts, 2, data_root)
+    assert seen0 + seen1 == single_seen and min(seen0, seen1) > 0
+    assert torch.equal(counts0, counts1) and torch.equal(counts0, single_counts)
