@@ -20,6 +20,16 @@ SCALE_FORMULAS = ('paper', 'released_v1')
 # rare class sampling.
 STATS_FILE = 'sample_class_stats.json'
 
+# The class counts of every released BLV config (``cls_num_list``, grantword8/BLV e08cc6cb),
+# labelled "Cityscapes" there: GTA5's pixel counts, entry for entry, except car, whose leading
+# digit is dropped (259,269,812 for 1,259,269,812). Kept to reproduce the released configs;
+# this project's runs read the data set's own statistics.
+RELEASED_CONFIG_COUNTS = (16099193283, 4155428633, 8478285320, 925367586, 317481282, 531401266,
+                          67288808, 40463971, 3810296251, 1074861777, 6784666433, 181828023,
+                          15321782, 259269812, 564950248, 184638969, 32522117, 15799033, 2718199)
+# The same with car's digit restored: GTA5's class pixel counts.
+GTA5_PIXEL_COUNTS = RELEASED_CONFIG_COUNTS[:13] + (1259269812,) + RELEASED_CONFIG_COUNTS[14:]
+
 _CONVERTER_HINT = {
     'gta': 'tools/convert_datasets/gta.py',
     'synthia': 'tools/convert_datasets/synthia.py',

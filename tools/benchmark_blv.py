@@ -21,12 +21,10 @@ from mmseg.models.losses import CrossEntropyLoss
 
 import mmseg_uda  # noqa: F401  (registers BLVLoss, applies compat)
 from blv_patches import BLVLoss
+from blv_patches.class_frequency import GTA5_PIXEL_COUNTS
 
-# GTA5 class pixel counts (the released BLV configs' list, car's leading digit restored); any
-# long-tailed counts would do.
-GTA_COUNTS = [16099193283, 4155428633, 8478285320, 925367586, 317481282, 531401266, 67288808,
-              40463971, 3810296251, 1074861777, 6784666433, 181828023, 15321782, 1259269812,
-              564950248, 184638969, 32522117, 15799033, 2718199]
+# GTA5 class pixel counts; any long-tailed counts would do.
+GTA_COUNTS = list(GTA5_PIXEL_COUNTS)
 
 
 class HostSampledBLV(BLVLoss):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from blv_patches import apply_blv, apply_loss, replace_cross_entropy
+from blv_patches.class_frequency import RELEASED_CONFIG_COUNTS
 
 
 def _num(x: float) -> str:
@@ -33,20 +34,33 @@ class CESetting:
         return cfg
 
 
+# Where BLV's class counts come from: the data set's sample_class_stats.json, or the list in
+# every released BLV config (blv_patches.RELEASED_CONFIG_COUNTS, GTA5's with a digit dropped).
+BLV_COUNTS = ('data', 'released')
+
+
 @dataclass(frozen=True)
 class BLVSetting:
-    """BLV options of one run; the fields are BLVLoss's constructor arguments."""
+    """BLV options of one run; the fields but ``counts`` are BLVLoss's constructor arguments."""
     kind: ClassVar[str] = 'blv'
     sigma: float
     variation: str = 'gaussian'
     clip: float | None = 1.0
     balance: bool = True
     use_variation: bool = True
+    counts: str = 'data'
+
+    def __post_init__(self) -> None:
+        if self.counts not in BLV_COUNTS:
+            raise ValueError(f'BLVSetting.counts={self.counts!r}; choose one of {BLV_COUNTS}')
 
     def meta(self) -> dict[str, Any]:
-        return dict(sigma=float(self.sigma), variation=self.variation,
+        meta = dict(sigma=float(self.sigma), variation=self.variation,
                     clip=None if self.clip is None else float(self.clip),
                     balance=self.balance, use_variation=self.use_variation)
+        if self.counts != 'data':  # the exp_meta records of existing runs stay as they were
+            meta['counts'] = self.counts
+        return meta
 
     def tag(self) -> str:
         """Name fragment. Sigma only shapes the gaussian, so other variations omit it."""
@@ -57,10 +71,16 @@ class BLVSetting:
             tag += '-novar'
         if not self.balance:
             tag += '-nobal'
+        if self.counts != 'data':
+            tag += f'-{self.counts}counts'
         return tag
 
     def apply(self, cfg: dict, class_counts: str) -> dict:
-        return apply_blv(cfg, class_counts, **self.meta())
+        options = self.meta()
+        options.pop('counts', None)
+        if self.counts == 'released':
+            class_counts = list(RELEASED_CONFIG_COUNTS)
+        return apply_blv(cfg, class_counts, **options)
 
 
 @dataclass(frozen=True)

@@ -132,3 +132,25 @@ def test_replace_cross_entropy_puts_lovasz_in_every_head_and_it_trains():
     assert torch.isfinite(losses['decode.loss_lovasz']) and losses['decode.loss_lovasz'] > 0
     with pytest.raises(ValueError, match='not a softmax cross entropy'):
         replace_cross_entropy(out, lovasz)
+
+
+def test_the_released_configs_count_list_is_a_named_option():
+    """BLVSetting(counts='released'): the list of every released BLV config, GTA5's counts with
+    car's leading digit dropped; the data set's statistics otherwise."""
+    from blv_patches.class_frequency import GTA5_PIXEL_COUNTS, RELEASED_CONFIG_COUNTS
+    from mmseg_uda.experiments import BLVSetting
+    assert [a - b for a, b in zip(GTA5_PIXEL_COUNTS, RELEASED_CONFIG_COUNTS)] == \
+        [0] * 13 + [10 ** 9] + [0] * 5
+    cfg = dict(model=dict(type='EncoderDecoder', decode_head=dict(
+        type='FCNHead', loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0))))
+    released = BLVSetting(4.0, counts='released')
+    out = released.apply(cfg, 'data/cityscapes/sample_class_stats.json')
+    loss = out['model']['decode_head']['loss_decode']
+    assert loss['class_counts'] == list(RELEASED_CONFIG_COUNTS) and 'counts' not in loss
+    assert released.tag() == 'blv4-releasedcounts' and released.meta()['counts'] == 'released'
+    data = BLVSetting(4.0).apply(cfg, 'data/cityscapes/sample_class_stats.json')
+    assert data['model']['decode_head']['loss_decode']['class_counts'] == \
+        'data/cityscapes/sample_class_stats.json'
+    assert 'counts' not in BLVSetting(4.0).meta()  # exp_meta of existing runs unchanged
+    with pytest.raises(ValueError, match="counts='gta'; choose one of"):
+        BLVSetting(4.0, counts='gta')

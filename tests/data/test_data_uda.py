@@ -18,14 +18,11 @@ from data_helpers import (
 from mmseg.datasets import build_dataset
 from scipy.stats import chisquare
 
+from blv_patches.class_frequency import GTA5_PIXEL_COUNTS
 from mmseg_uda.datasets import UDADataset
 from mmseg_uda.datasets.rare_class_sampling import class_probabilities
 
-# GTA5 pixel counts per class (the released BLV configs' cls_num_list, grantword8/BLV e08cc6cb,
-# with car's dropped leading digit restored: 1,259,269,812).
-GTA5_COUNTS = [16099193283, 4155428633, 8478285320, 925367586, 317481282, 531401266, 67288808,
-               40463971, 3810296251, 1074861777, 6784666433, 181828023, 15321782, 1259269812,
-               564950248, 184638969, 32522117, 15799033, 2718199]
+GTA5_COUNTS = list(GTA5_PIXEL_COUNTS)
 
 
 def rcs_dataset(tmp_path, per_image, source=None, **rcs):
