@@ -133,9 +133,9 @@ def test_every_logit_reaches_losses_blv_and_threshold_in_fp32_under_bf16(kind, m
         blv.register_forward_pre_hook(lambda m, args: loss_inputs.append(args[0].dtype))
     real = teacher_student_module.pseudo_label_and_weight
 
-    def spy(logits, threshold):
+    def spy(logits, threshold, *weighting):
         teacher_logits.append(logits.dtype)
-        return real(logits, threshold)
+        return real(logits, threshold, *weighting)
 
     monkeypatch.setattr(teacher_student_module, 'pseudo_label_and_weight', spy)
     teacher_head = dacs.ema_model.decode_head

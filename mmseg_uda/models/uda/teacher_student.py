@@ -15,12 +15,7 @@ from mmseg_uda.core.evaluation.stream_eval import predict_logits, scatter_target
 
 from .augment import StrongAugmentation
 from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
-from .pseudo_label import (
-    PSEUDO_WEIGHTS,
-    confident_pixels,
-    pseudo_label_and_weight,
-    zero_row_margins,
-)
+from .pseudo_label import PSEUDO_WEIGHTS, pseudo_label_and_weight, zero_row_margins
 from .uda_wrapper import UDAWrapper, parse_losses
 
 
@@ -33,8 +28,9 @@ class TeacherStudent(UDAWrapper):
         alpha: the EMA's final momentum (DACS 0.99, DAFormer 0.999, the BLV paper's
             semi-supervised setting 0.999), reached through DACS's ramp (:func:`ema_alpha`).
         pseudo_threshold: softmax confidence that counts a pseudo-label pixel as confident.
-        pseudo_weight: 'confident_ratio' (DACS): every pixel weighs the batch's fraction of
-            confident pixels; 'confident_pixels': each pixel weighs 1 if confident, else 0.
+        pseudo_weight: one of ``pseudo_label.PSEUDO_WEIGHTS``: 'confident_ratio' (DACS),
+            every pixel weighs the batch's fraction of confident pixels; 'confident_pixels',
+            each pixel weighs 1 if confident, else 0.
         pseudo_weight_ignore_top / pseudo_weight_ignore_bottom: margins v1, rows of the
             unlabelled crop without pseudo-label weight. Margins v2 come from the data set as a
             ``valid_pseudo_mask``; the two are exclusive.
@@ -126,9 +122,8 @@ class TeacherStudent(UDAWrapper):
         """Teacher arg-max labels and their weight (confident ratio, minus the margins)."""
         with self.autocast(target_img):
             logits = self.ema_model.encode_decode(target_img, target_img_metas)
-        label, weight, confident_ratio = pseudo_label_and_weight(logits, self.pseudo_threshold)
-        if self.pseudo_weight == 'confident_pixels':
-            weight = confident_pixels(logits, self.pseudo_threshold)
+        label, weight, confident_ratio = pseudo_label_and_weight(logits, self.pseudo_threshold,
+                                                                 self.pseudo_weight)
         if self.margin_top or self.margin_bottom:
             if valid_pseudo_mask is not None:
                 raise ValueError('pseudo-label margins v1 (uda.pseudo_weight_ignore_top/bottom) '
