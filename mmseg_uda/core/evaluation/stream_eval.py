@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os.path as osp
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from typing import ContextManager
 
 import mmcv
 import numpy as np
@@ -54,6 +57,30 @@ def save_prediction(pred: torch.Tensor, palette, path: str) -> None:
 
 
 @torch.no_grad()
+def predictions(segmentor: nn.Module, data_loader, progress: bool = True, desc: str = 'eval',
+                autocast: Callable[[], ContextManager] = nullcontext
+                ) -> Iterator[tuple[list[int], torch.Tensor, list[dict]]]:
+    """(data-set indices, arg-max predictions B×H×W, image metas) of every batch of
+    ``data_loader``, with ``segmentor`` in eval mode (its mode is given back afterwards) and its
+    forward passes inside ``autocast()``. Predictions stay on the device."""
+    was_training = segmentor.training
+    segmentor.eval()
+    device = next(segmentor.parameters()).device
+    batches = zip(data_loader.batch_sampler, data_loader)
+    if progress:
+        batches = tqdm(batches, total=len(data_loader), desc=desc, unit='img', leave=False,
+                       dynamic_ncols=True)
+    try:
+        for indices, data in batches:
+            data = scatter(data, [scatter_target(device)])[0]
+            with autocast():
+                preds = predict_logits(segmentor, data['img'], data['img_metas']).argmax(dim=1)
+            yield indices, preds, data['img_metas'][0]
+    finally:
+        segmentor.train(was_training)
+
+
+@torch.no_grad()
 def stream_evaluate(model: nn.Module, data_loader, show_dir: str | None = None,
                     progress: bool = True) -> ConfusionMatrix:
     """Predict every image of ``data_loader`` and accumulate a C×C confusion matrix.
@@ -63,21 +90,12 @@ def stream_evaluate(model: nn.Module, data_loader, show_dir: str | None = None,
     without padding (mmseg's ``build_dataloader(..., dist=False, shuffle=False)``).
     """
     segmentor = unwrap(model)
-    was_training = segmentor.training
-    segmentor.eval()
     device = next(segmentor.parameters()).device
     dataset = data_loader.dataset
     confusion = ConfusionMatrix(len(dataset.CLASSES), dataset.ignore_index, device)
-    batches = zip(data_loader.batch_sampler, data_loader)
-    if progress:
-        batches = tqdm(batches, total=len(data_loader), desc='eval', unit='img', leave=False,
-                       dynamic_ncols=True)
-    for indices, data in batches:
-        data = scatter(data, [scatter_target(device)])[0]
-        preds = predict_logits(segmentor, data['img'], data['img_metas']).argmax(dim=1)
-        for pred, index, meta in zip(preds, indices, data['img_metas'][0]):
+    for indices, preds, metas in predictions(segmentor, data_loader, progress):
+        for pred, index, meta in zip(preds, indices, metas):
             confusion.update(pred, ground_truth(dataset, index, device))
             if show_dir is not None:
                 save_prediction(pred, dataset.PALETTE, osp.join(show_dir, meta['ori_filename']))
-    segmentor.train(was_training)
     return confusion

@@ -7,11 +7,9 @@ import inspect
 from collections.abc import Sequence
 
 import torch
-from mmcv.parallel import scatter
 from mmseg.core import add_prefix
-from tqdm import tqdm
 
-from mmseg_uda.core.evaluation.stream_eval import predict_logits, scatter_target
+from mmseg_uda.core.evaluation.stream_eval import predictions
 
 from .augment import StrongAugmentation
 from .ema import copy_parameters, disable_dropout, ema_alpha, ema_update
@@ -150,20 +148,13 @@ class TeacherStudent(UDAWrapper):
         eval mode (its own BN statistics) and gets its mode back. Returns the images labelled
         by this process (its shard under DDP)."""
         teacher = self.ema_model
-        was_training = teacher.training
-        teacher.eval()
         device = next(teacher.parameters()).device
         seen = 0
-        batches = tqdm(data_loader, desc='Eq. 4 pass', unit='img', leave=False,
-                       disable=not progress, dynamic_ncols=True)
-        for data in batches:
-            data = scatter(data, [scatter_target(device)])[0]
-            with self.autocast(data['img'][0]):
-                labels = predict_logits(teacher, data['img'], data['img_metas']).argmax(dim=1)
+        for _, labels, _ in predictions(teacher, data_loader, progress, 'Eq. 4 pass',
+                                        lambda: self.stepper.autocast(device)):
             for observer in observers:
                 observer.accumulate(labels)
             seen += labels.shape[0]
-        teacher.train(was_training)
         for observer in observers:
             observer.commit(iteration)
         return seen
