@@ -43,9 +43,7 @@ PASSES = {'supervised': 3, 'self_training': 7}
 
 def forward_gflops(model_cfg: dict, crop: tuple[int, int]) -> float:
     """One forward pass at batch 1, GFLOPs (multiply-adds x 2), random weights."""
-    cfg = dict(model_cfg, pretrained=None)
-    cfg['type'] = 'EncoderDecoder' if cfg['type'] == 'UDAEncoderDecoder' else cfg['type']
-    model = build_segmentor(ConfigDict(cfg)).eval()
+    model = build_segmentor(ConfigDict(dict(model_cfg, pretrained=None))).eval()
     model.forward = model.forward_dummy
     with torch.no_grad():
         macs, _ = get_model_complexity_info(model, (3, *crop), print_per_layer_stat=False,

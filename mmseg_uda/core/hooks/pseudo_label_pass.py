@@ -17,8 +17,8 @@ class UnlabelledPassHook(Hook):
 
     Args:
         dataloader: the unlabelled images with the test pipeline, each once, sharded over ranks
-            under DDP (``apis.train.build_val_dataloader(cfg, data_cfg, shard=True)``);
-            ``tools/train.py`` builds it from the hook config's ``dataset``.
+            under DDP; ``apis.train.unlabelled_pass_hook`` builds it from the config's
+            ``pseudo_label_pass.data``.
     """
 
     def __init__(self, dataloader) -> None:
