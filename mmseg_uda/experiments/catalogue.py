@@ -181,6 +181,25 @@ EXP0_LR = 6e-4  # 10x the paper's: the paper fine-tunes ImageNet weights, this s
 # Decoder width: its depthwise-separable ASPP dominates a CPU step; 32 halves it against 64.
 EXP0_DECODER_DIMS = 32
 
+
+def tiny_cpu_overrides(iters: int, checkpoint_interval: int) -> dict:
+    """The CPU experiments' run settings (experiments 0 and 3): ``iters`` iterations with one
+    evaluation at the end, warm-up over a tenth, 20 log lines, the demo's lr and decoder width,
+    no data workers, the CPU (``--device cuda`` runs them on a GPU)."""
+    return dict(
+        runner=dict(max_iters=iters),
+        evaluation=dict(interval=iters),
+        checkpoint_config=dict(interval=checkpoint_interval),
+        optimizer=dict(lr=EXP0_LR),
+        lr_config=dict(warmup_iters=iters // 10),
+        data=dict(workers_per_gpu=0),
+        device='cpu',
+        log_config=dict(interval=iters // 20),
+        model=dict(decode_head=dict(channels=EXP0_DECODER_DIMS,
+                                    decoder_params=dict(embed_dims=EXP0_DECODER_DIMS))),
+    )
+
+
 EXP0 = Experiment(
     id=0,
     title='demo: source-only vs DAFormer-style UDA vs UDA+BLV on synthetic data (CPU)',
@@ -195,18 +214,7 @@ EXP0 = Experiment(
                       _row('DAFormer-style UDA w/ LA', 'gta2cs', 'dacs', 'tiny_mitb0',
                            LASetting()),
                   )),),
-    overrides=dict(
-        runner=dict(max_iters=EXP0_ITERS),
-        evaluation=dict(interval=EXP0_ITERS),
-        checkpoint_config=dict(interval=EXP0_ITERS // 4),
-        optimizer=dict(lr=EXP0_LR),
-        lr_config=dict(warmup_iters=EXP0_ITERS // 10),
-        data=dict(workers_per_gpu=0),
-        device='cpu',  # the CPU demo; --device cuda runs it on a GPU
-        log_config=dict(interval=EXP0_ITERS // 20),
-        model=dict(decode_head=dict(channels=EXP0_DECODER_DIMS,
-                                    decoder_params=dict(embed_dims=EXP0_DECODER_DIMS))),
-    ),
+    overrides=tiny_cpu_overrides(EXP0_ITERS, checkpoint_interval=EXP0_ITERS // 4),
     # DAFormer's 15/120-row pseudo-label margins of a 512-row crop, at 128 rows.
     method_overrides={'dacs': dict(uda=dict(pseudo_weight_ignore_top=4,
                                             pseudo_weight_ignore_bottom=30))},
@@ -237,18 +245,7 @@ EXP3 = Experiment(
                       _row('self-training w/ BLV', 'cs_1-8', 'self_training', 'tiny_mitb0',
                            _BLV_FULLY),
                   )),),
-    overrides=dict(
-        runner=dict(max_iters=EXP3_ITERS),
-        evaluation=dict(interval=EXP3_ITERS),
-        checkpoint_config=dict(interval=EXP3_ITERS),
-        optimizer=dict(lr=EXP0_LR),
-        lr_config=dict(warmup_iters=EXP3_ITERS // 10),
-        data=dict(workers_per_gpu=0),
-        device='cpu',
-        log_config=dict(interval=EXP3_ITERS // 20),
-        model=dict(decode_head=dict(channels=EXP0_DECODER_DIMS,
-                                    decoder_params=dict(embed_dims=EXP0_DECODER_DIMS))),
-    ),
+    overrides=tiny_cpu_overrides(EXP3_ITERS, checkpoint_interval=EXP3_ITERS),
     # DACS's teacher momentum, as in experiment 0: 0.999 averages over ~1000 iterations, more
     # than the 654 of this run.
     method_overrides={'self_training': dict(uda=dict(alpha=0.99))},

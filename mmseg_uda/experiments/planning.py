@@ -67,9 +67,8 @@ def run_name(exp: Experiment, spec: RunSpec, seed: int) -> str:
     if spec.backbone in ZOO_MODELS:
         zoo = ZOO_MODELS[spec.backbone]
         if ds.labelled_fraction:
-            epochs = (exp.semi_schedule or {}).get('epochs', SEMI_EPOCHS)
             parts = [f'{ds.name}_{SEMI_CROP[0]}x{SEMI_CROP[1]}', *method.name_parts, zoo.name,
-                     f'u2pl{epochs}ep']
+                     f'u2pl{semi_schedule(exp)[0]}ep']
             source = exp.partition_source(ds.labelled_fraction)
             if source != DEFAULT_PARTITION_SOURCE:
                 parts.append(f'split-{source}')
@@ -142,10 +141,16 @@ def base_files(spec: RunSpec) -> list[str]:
             *COMMON_BASES]
 
 
+def semi_schedule(exp: Experiment) -> tuple[int, dict]:
+    """(epochs, keyword arguments of ``semi_epoch_iters``) of an experiment's semi-supervised
+    runs: the paper's (U2PL's) unless ``exp.semi_schedule`` says otherwise."""
+    schedule = dict(exp.semi_schedule or {})
+    return schedule.pop('epochs', SEMI_EPOCHS), schedule
+
+
 def semi_iters(exp: Experiment, ds: DatasetRecipe) -> tuple[int, int]:
     """(iterations per epoch, total iterations) of a semi-supervised run (U2PL's schedule)."""
-    schedule = dict(exp.semi_schedule or {})
-    epochs = schedule.pop('epochs', SEMI_EPOCHS)
+    epochs, schedule = semi_schedule(exp)
     epoch = semi_epoch_iters(ds.labelled_fraction, **schedule)
     return epoch, epochs * epoch
 
