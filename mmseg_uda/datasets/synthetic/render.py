@@ -8,6 +8,7 @@ the label map with the same geometry. Camera effects (tone, blur, noise) come la
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -300,6 +301,11 @@ def _facade(img, code, m, s, y, idx, segs: Segments, style, noise, facades, wall
 
 # --- objects ----------------------------------------------------------------------------------
 
+# Tail objects drawn larger than life (linear factor), each about as many times rarer as it is
+# larger in area (``scene.py``), so that a class keeps its pixel share while its instances grow
+# from a few pixels to a learnable size at the small scale's 256-pixel width (docs/data.md).
+MAGNIFY = {'bicycle': 1.6, 'motorcycle': 1.6, 'signpost': 2.0, 'lightpost': 1.7}
+
 _CLASS_OF = {'car': CAR, 'truck': TRUCK, 'bus': BUS, 'train': TRAIN, 'person': PERSON,
              'bicycle': BICYCLE, 'motorcycle': MOTORCYCLE, 'tree': VEGETATION, 'lamp': POLE,
              'signpost': SIGN, 'lightpost': LIGHT, 'static': STATIC}
@@ -375,7 +381,21 @@ class Painter:
         if x0 + 30 * s < 0 or x0 - 30 * s > W:
             return
         self.n_inst += 1
-        getattr(self, '_' + obj.kind)(obj, **obj.params)
+        if obj.kind in ('bicycle', 'motorcycle'):   # with its rider, about the ground point
+            with self.magnified(MAGNIFY[obj.kind]):
+                getattr(self, '_' + obj.kind)(obj, **obj.params)
+        else:
+            getattr(self, '_' + obj.kind)(obj, **obj.params)
+
+    @contextmanager
+    def magnified(self, factor: float, u: float = 0.0, v: float = 0.0):
+        """Draw the enclosed parts ``factor`` times larger about the local point (u, v)."""
+        saved = x0, y0, s = self.frame
+        self.frame = (x0 + u * s * (1 - factor), y0 - v * s * (1 - factor), s * factor)
+        try:
+            yield
+        finally:
+            self.frame = saved
 
     # --- things ---
     def _person(self, obj, h, rider_of=None, cls=PERSON):
@@ -394,7 +414,7 @@ class Painter:
 
     def _rider(self, seat_u, seat_v, facing, bike_cls):
         p = self.palette
-        top, trousers = p.pick(self.style.clothes), p.pick(self.style.clothes)
+        top, trousers = p.pick(self.style.liveries['rider']), p.pick(self.style.clothes)
         skin = p.pick(_SKIN, -self.style.color_jitter / 2)
         f = facing
         hip = (seat_u, seat_v + 0.05)
@@ -409,7 +429,7 @@ class Painter:
         self.disc(shoulder[0] + 0.05 * f, shoulder[1] + 0.17, 0.11, skin, RIDER)
 
     def _bicycle(self, obj, facing, rider=False, view=None):
-        metal, dark = self.palette.pick(self.style.paints), self.palette((30, 30, 32))
+        metal, dark = self.palette.pick(self.style.liveries['bicycle']), self.palette((30, 30, 32))
         f, r = facing, 0.34
         rear, front = (-0.52 * f, r), (0.52 * f, r)
         crank, seat, head = (0.0, 0.32), (-0.15 * f, 0.88), (0.38 * f, 0.86)
@@ -423,7 +443,8 @@ class Painter:
             self._rider(seat[0], seat[1], f, BICYCLE)
 
     def _motorcycle(self, obj, facing, rider=False, view=None):
-        paint, dark = self.palette.pick(self.style.paints), self.palette((26, 26, 28))
+        paint, dark = (self.palette.pick(self.style.liveries['motorcycle']),
+                       self.palette((26, 26, 28)))
         f, r = facing, 0.32
         for u in (-0.68 * f, 0.68 * f):
             self.disc(u, r, r, dark, MOTORCYCLE)
@@ -471,7 +492,7 @@ class Painter:
             self._wheels((-L * 0.62, L * 0.62), 0.32, CAR)
 
     def _truck(self, obj, view='rear', facing=1, rider=None):
-        box = self.palette.pick(self.style.paints + ((235, 235, 235),) * 3)
+        box = self.palette.pick(self.style.liveries['truck'])
         dark = self.palette((30, 30, 32))
         h = self.rng.uniform(3.0, 3.8)
         if view == 'rear':
@@ -486,7 +507,7 @@ class Painter:
                 self.line((-w * 0.9, v), (w * 0.9, v), 0.03, box * 0.7, None)
         else:
             L = self.rng.uniform(3.5, 5.0) * facing
-            cab = self.palette.pick(self.style.paints)
+            cab = self.palette.pick(self.style.liveries['truck'])
             glass = self.palette.pick(self.style.windows)
             self.rect(-L, 0.5, L, 1.0, dark, TRUCK)
             self.rect(-L, 1.0, L - 2.4 * facing, h, box, TRUCK)
@@ -496,7 +517,7 @@ class Painter:
             self._wheels((-L * 0.8, -L * 0.58, L - 1.2 * facing), 0.5, TRUCK)
 
     def _bus(self, obj, view='rear', facing=1, rider=None):
-        paint = self.palette.pick(self.style.paints)
+        paint = self.palette.pick(self.style.liveries['bus'])
         glass = self.palette.pick(self.style.windows)
         dark = self.palette((28, 28, 30))
         h = self.rng.uniform(3.0, 3.25)
@@ -520,7 +541,7 @@ class Painter:
             self._wheels((-L * 0.7, L * 0.72), 0.5, BUS)
 
     def _train(self, obj, view='rear', facing=1, rider=None):
-        paint = self.palette.pick(self.style.paints)
+        paint = self.palette.pick(self.style.liveries['train'])
         glass = self.palette.pick(self.style.windows)
         dark = self.palette((26, 26, 28))
         metal = self.palette(self.style.metal)
@@ -569,13 +590,15 @@ class Painter:
     def _signpost(self, obj, h, n, shape):
         metal = self.palette(self.style.metal)
         self.rect(-0.05, 0, 0.05, h, metal, POLE)
+        m = MAGNIFY['signpost']
         for k in range(n):
-            v = h - 0.1 - k * 0.8
-            self._sign(v, (shape + k) % 4)
+            v = h - 0.1 - k * 0.8 * m
+            with self.magnified(m, 0.0, v):
+                self._sign(v, (shape + k) % 4)
 
     def _sign(self, v, shape):
-        red, white = self.palette((200, 30, 30)), self.palette((235, 235, 235))
-        blue, green = self.palette((30, 70, 170)), self.palette((30, 110, 70))
+        red, blue, yellow = (self.palette(c) for c in self.style.liveries['sign'])
+        white = self.palette((235, 235, 235))
         r = 0.33
         if shape == 0:
             self.disc(0, v - r, r, red, SIGN)
@@ -588,8 +611,8 @@ class Painter:
             self.rect(-r, v - 2 * r, r, v, blue, SIGN)
             self.line((0, v - 1.6 * r), (0, v - 0.4 * r), 0.08, white, SIGN)
         else:
-            self.rect(-0.45, v - 0.35, 0.45, v, green, SIGN)
-            self.rect(-0.4, v - 0.3, 0.4, v - 0.05, green * 0.8, SIGN)
+            self.rect(-0.45, v - 0.35, 0.45, v, yellow, SIGN)
+            self.rect(-0.4, v - 0.3, 0.4, v - 0.05, yellow * 0.8, SIGN)
 
     def _lightpost(self, obj, h, arm=False):
         metal = self.palette(self.style.metal)
@@ -600,11 +623,12 @@ class Painter:
             self.line((0, h - 0.1), (u, h - 0.1), 0.12, metal, POLE)
         box = self.palette((36, 38, 36))
         top = h + (0.0 if not arm else -0.15)
-        self.rect(u - 0.17, top - 0.95, u + 0.17, top, box, LIGHT)
         lit = int(self.rng.integers(3))
-        for k, rgb in enumerate(((220, 40, 30), (230, 170, 30), (40, 200, 90))):
-            col = self.palette(rgb) * (1.0 if k == lit else 0.3)
-            self.disc(u, top - 0.17 - 0.3 * k, 0.09, col, None)
+        with self.magnified(MAGNIFY['lightpost'], u, top):
+            self.rect(u - 0.17, top - 0.95, u + 0.17, top, box, LIGHT)
+            for k, rgb in enumerate(((220, 40, 30), (230, 170, 30), (40, 200, 90))):
+                col = self.palette(rgb) * (1.0 if k == lit else 0.3)
+                self.disc(u, top - 0.17 - 0.3 * k, 0.09, col, None)
 
     def _static(self, obj, shape):
         col = self.palette.pick(((60, 80, 60), (90, 90, 94), (110, 80, 50)))

@@ -195,13 +195,15 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
                 continue
             px = kerb + sign_x * rng.uniform(0.3, 0.6)
             u = rng.random()
+            # Sign posts and traffic lights are drawn larger than life (render.MAGNIFY) and
+            # placed as many times more rarely; the slots they leave stay empty.
             if u < 0.60:
                 objs.append(Obj('lamp', px, z, dict(h=rng.uniform(4.5, 7.5), side=sign_x)))
-            elif u < 0.82:
+            elif u < 0.64:
                 objs.append(Obj('signpost', px, z, dict(h=rng.uniform(2.6, 3.4),
                                                         n=1 + int(rng.random() < 0.2),
                                                         shape=int(rng.integers(4)))))
-            else:
+            elif u < 0.73:
                 objs.append(Obj('lightpost', px, z, dict(h=rng.uniform(3.2, 4.5))))
         # Parked cars along the kerb, the odd parked truck or bus.
         if rng.random() < 0.45:
@@ -220,7 +222,7 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
             objs.append(Obj('static', sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(4, 40), dict(shape=int(rng.integers(3)))))
         # A parked bicycle or motorcycle on the sidewalk.
-        if rng.random() < 0.06:
+        if rng.random() < 0.04:   # two-wheelers are drawn 1.6x life size: 2.6x rarer
             kind = 'bicycle' if rng.random() < 0.5 else 'motorcycle'
             objs.append(Obj(kind, sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(5, 30), dict(facing=int(rng.choice([-1, 1])))))
@@ -231,11 +233,11 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
         if not free_z(z):
             continue
         u = rng.random()
-        kind = 'car' if u < 0.80 else ('truck' if u < 0.93 else ('bus' if u < 0.993 else 'train'))
+        kind = 'car' if u < 0.80 else ('truck' if u < 0.93 else ('bus' if u < 0.985 else 'train'))
         x = float(rng.choice(lanes)) + rng.uniform(-0.3, 0.3)
         objs.append(Obj(kind, x, z, dict(view='rear')))
     # Two-wheelers on the road, almost always ridden.
-    if rng.random() < 0.16:
+    if rng.random() < 0.09:
         kind = 'bicycle' if rng.random() < 0.4 else 'motorcycle'
         x = float(rng.choice([lanes[0], lanes[-1]])) + rng.uniform(-0.8, 0.8)
         objs.append(Obj(kind, x, rng.uniform(6, 35), dict(facing=int(rng.choice([-1, 1])),
@@ -245,8 +247,8 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
         cz, cw = scene.crossing
         for _ in range(rng.poisson(0.9)):
             u = rng.random()
-            kind = ('car' if u < 0.66 else 'truck' if u < 0.80 else 'bus' if u < 0.91
-                    else 'train' if u < 0.94 else 'motorcycle' if u < 0.975 else 'bicycle')
+            kind = ('car' if u < 0.68 else 'truck' if u < 0.82 else 'bus' if u < 0.925
+                    else 'train' if u < 0.955 else 'motorcycle' if u < 0.98 else 'bicycle')
             params = dict(view='side', facing=int(rng.choice([-1, 1])), rider=True)
             objs.append(Obj(kind, rng.uniform(-rh * 2.5, rh * 2.5),
                             cz + rng.uniform(0.25, 0.75) * cw, params))
@@ -254,7 +256,7 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
             objs.append(Obj('person', rng.uniform(-rh, rh), cz - rng.uniform(1.5, 4.0),
                             dict(h=rng.uniform(1.55, 1.95))))
         for sign_x in (-1, 1):   # traffic lights at the corners, one over the road
-            if rng.random() < 0.8:
+            if rng.random() < 0.45:
                 objs.append(Obj('lightpost', sign_x * (rh + 0.5), cz - 1.0,
                                 dict(h=rng.uniform(3.2, 4.5), arm=rng.random() < 0.5)))
     return objs
