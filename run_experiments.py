@@ -36,12 +36,13 @@ from mmseg_uda.experiments import (
     plan,
     source_stats_path,
 )
-from mmseg_uda.experiments.planning import write_partitions
+from mmseg_uda.experiments.planning import warm_start_run, write_partitions
 from mmseg_uda.experiments.recipes import ZOO_MODELS
 from mmseg_uda.experiments.sweep import (
     LAUNCHERS,
     Job,
     SlurmOptions,
+    Step,
     next_step,
     run_sweep,
     sbatch_script,
@@ -62,6 +63,7 @@ STARTUP_TEST = dict(
 def without_pretrained_weights(cfg: dict) -> None:
     """The startup test trains from random init: it checks that a config builds and trains,
     and must not need weight files or a download (mmseg's zoo configs name URLs)."""
+    cfg['load_from'] = None   # a warm start's checkpoint (experiment 0)
     for node in config_dicts(cfg['model']):
         if 'pretrained' in node:
             node['pretrained'] = None
@@ -168,6 +170,16 @@ def check_class_stats(configs: list[dict]) -> None:
             raise SystemExit(f'error: {e}') from None
 
 
+def check_initial_weights(cfg: dict, step: Step) -> None:
+    """Fail before training when a run that starts fresh names a ``load_from`` file that is not
+    there: an experiment's warm start that was not trained yet, as a lone SLURM task may find."""
+    start = cfg.get('load_from')
+    if start and step.action == 'start' and not Path(start).is_file():
+        raise SystemExit(f'error: {cfg["name"]} starts from {start}, which does not exist. If it '
+                         "is its experiment's warm start, train that first: run_experiments.py "
+                         f'--exp {cfg["exp_meta"]["exp"]} trains it before the other runs')
+
+
 def device_args(args: argparse.Namespace) -> list[str]:
     return ['--device', args.device] if args.device else []
 
@@ -182,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = json.loads(args.config.read_text())
         write_partitions(cfg, dict(args.split_file))
         check_class_stats([cfg])
+        check_initial_weights(cfg, next_step(REPO_ROOT / cfg['work_dir'], args.config))
         result = run_sweep([job_of(args.config, cfg)], launcher=args.launcher, gpus=args.gpus,
                            force=args.force, cfg_options=args.cfg_options,
                            train_args=device_args(args))
@@ -201,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     config_dir = args.config_dir or GENERATED_DIR / tag
     work_root = args.work_root or Path('work_dirs') / tag
     runs = select_runs(exp, args)
+    warm = warm_start_run(exp)
+    if warm is not None:   # whatever --filter and --seeds select, their runs start from it
+        runs = [warm, *runs]
     jobs, configs = [], []
     config_dir.mkdir(parents=True, exist_ok=True)
     for run in runs:
@@ -215,16 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(run.name, json.dumps(run.exp_meta()))
 
-    distinct = len({r.spec for r in runs})
-    print(f'experiment {exp.id}: {len(runs)} runs ({distinct} distinct configs), '
-          f'configs in {config_dir}', file=sys.stderr)
+    rows = [r for r in runs if r is not warm]
+    distinct = len({r.spec for r in rows})
+    print(f'experiment {exp.id}: {len(rows)} runs ({distinct} distinct configs)'
+          + (f' and the warm start they begin from, {warm.name}' if warm else '')
+          + f', configs in {config_dir}', file=sys.stderr)
     for other in exp.shares_runs_of:
         shared = sorted({row.label for table in exp.tables for row in table.rows
                          if exp.shared_spec_owner(row.spec) == other.id})
         print(f'  rows served by experiment {other.id}\'s runs (run with --exp {other.id}; the '
               f'analysis reads them): {", ".join(shared)}', file=sys.stderr)
     if args.dry_run:
-        hours = estimate_gpu_hours(runs)
+        hours = estimate_gpu_hours(rows)
         if hours:
             print(f'estimated cost: {hours:.0f} GPU-hours on the GPUs of lhoyer/HRDA#14 '
                   '(RTX 2080 Ti / Titan RTX; see docs/experiments.md)', file=sys.stderr)
@@ -241,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f'--parallel {args.parallel} shares the CPU cores out between runs; '
                              f'{len(on_gpu)} run(s) train on cuda (e.g. {on_gpu[0]}). On GPUs '
                              'use --launcher torchrun or slurm, or pass --device cpu.')
+    if warm is not None and not args.startup_test:   # (the startup test starts from scratch)
+        if not train_warm_start(jobs[0], exp, args):
+            return 1
+        jobs = jobs[1:]
     if args.launcher == 'slurm':
         return write_slurm(jobs, tag, work_root, args)
     result = run_sweep(jobs, launcher=args.launcher, gpus=args.gpus, fresh=args.startup_test,
@@ -248,6 +270,24 @@ def main(argv: list[str] | None = None) -> int:
                        train_args=(['--no-validate'] if args.startup_test else [])
                        + device_args(args), parallel=args.parallel)
     return 0 if result.ok else 1
+
+
+def train_warm_start(job: Job, exp: Experiment, args: argparse.Namespace) -> bool:
+    """Train the warm start, alone and with every core, before the runs that read its
+    checkpoint when they start; True when it is there. SLURM tasks do not wait for each other,
+    so there it must be trained beforehand."""
+    if args.launcher == 'slurm':
+        if next_step(job.work_dir, job.config).action == 'skip':
+            return True
+        raise SystemExit(f'the runs of experiment {exp.id} start from its warm start, which is '
+                         f'not trained yet; train it first: python run_experiments.py --config '
+                         f'{job.config}')
+    result = run_sweep([job], launcher=args.launcher, gpus=args.gpus, force=args.force,
+                       cfg_options=args.cfg_options, train_args=device_args(args))
+    if not result.ok:
+        print(f'error: the warm start {job.name} did not finish; the runs that start from it '
+              'were not started', file=sys.stderr)
+    return result.ok
 
 
 def write_slurm(jobs: list[Job], tag: str, work_root: Path, args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: experiment 0 on CPU from a fresh checkout (after `make install`).
 #   1. the synthetic data set and its converters (skipped when already converted);
-#   2. experiment 0: source-only vs DAFormer-style UDA vs UDA+BLV vs UDA+LA (finished runs are
-#      skipped), DEMO_PARALLEL runs at once (default: one per core), each on one CPU thread;
+#   2. experiment 0: its warm start first (a tiny segmentor trained on the SYNTHIA-like set, the
+#      stand-in for ImageNet weights; every core, once for all seeds), then source-only vs
+#      DAFormer-style UDA vs UDA+BLV vs UDA+LA from it (finished runs are skipped),
+#      DEMO_PARALLEL runs at once (default: one per core), each on one CPU thread;
 #   3. the analysis table with paired intervals, results.json and the Figure 3 plot.
 # DEMO_SEEDS (default 0) chooses the seeds; `make demo-full` runs 0,1,2, which the paired
 # intervals need (docs/measurements.md has the times).
@@ -29,7 +31,7 @@ else
     done
 fi
 
-step "2/3 experiment 0 (seeds $SEEDS, $PARALLEL at once): source-only, UDA, UDA + BLV, UDA + LA"
+step "2/3 experiment 0 (seeds $SEEDS, $PARALLEL at once): the warm start, then source-only, UDA, UDA + BLV, UDA + LA"
 "$PYTHON" run_experiments.py --exp 0 --seeds "$SEEDS" --data-root "$DATA" --work-root "$WORK" \
     --parallel "$PARALLEL"
 

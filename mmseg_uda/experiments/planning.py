@@ -110,6 +110,26 @@ def plan(exp: Experiment, seeds: Iterable[int] | None = None) -> list[Run]:
             for spec, tables in tables_of.items()]
 
 
+WARM_START_PREFIX = 'warmstart'
+
+
+def warm_start_run(exp: Experiment) -> Run | None:
+    """The run every run of ``exp`` starts from (``exp.warm_start``), or None. It serves no
+    table; the launcher trains it before the others (run_experiments.py)."""
+    ws = exp.warm_start
+    if ws is None:
+        return None
+    return Run(exp.id, ws.spec, ws.seed, (),
+               f'{WARM_START_PREFIX}_{run_name(exp, ws.spec, ws.seed)}')
+
+
+def warm_start_checkpoint(exp: Experiment, work_root: Path = WORK_DIRS) -> Path:
+    """The checkpoint ``exp``'s warm start leaves: its last iteration's, a fixed name
+    (``latest.pth`` would move if the run were ever extended)."""
+    iters = merged(exp.overrides, exp.warm_start.overrides)['runner']['max_iters']
+    return work_root / warm_start_run(exp).name / f'iter_{iters}.pth'
+
+
 def estimate_gpu_hours(runs: Sequence[Run]) -> float:
     return sum(GPU_HOURS.get((r.spec.method, r.spec.backbone), 0.0) for r in runs)
 
@@ -246,6 +266,8 @@ def add_unlabelled_pass(cfg: dict, epoch_iters: int) -> None:
 def run_meta(exp: Experiment, run: Run) -> dict:
     """The run's ``exp_meta``; a semi-supervised run adds its partition."""
     meta = run.exp_meta()
+    if not run.tables:
+        meta['warm_start'] = True
     fraction = DATASETS[run.spec.dataset].labelled_fraction
     if fraction:
         meta['partition'] = dict(labelled_fraction=fraction,
@@ -263,12 +285,18 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
     """
     spec = run.spec
     sampling = sampling_recipe(spec)
+    warm = warm_start_run(exp)
+    is_warm_start = warm is not None and run.name == warm.name
     overrides = merged(
         ARCHS[spec.backbone].overrides if spec.backbone in ARCHS else {},
         METHODS[spec.method].overrides, sampling.overrides if sampling else {}, exp.overrides,
-        exp.method_overrides.get(spec.method, {}), extra or {},
+        exp.method_overrides.get(spec.method, {}),
+        exp.warm_start.overrides if is_warm_start else {}, extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
              exp_meta=run_meta(exp, run)))
+    if warm is not None and not is_warm_start:
+        # The whole segmentor's weights, as the run's first state (a resume still wins).
+        overrides['load_from'] = str(warm_start_checkpoint(exp, work_root))
     ds, method = DATASETS[spec.dataset], METHODS[spec.method]
     if spec.backbone in ZOO_MODELS:
         overrides = merged(zoo_overrides(ZOO_MODELS[spec.backbone], ds, exp), overrides)

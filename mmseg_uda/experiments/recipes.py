@@ -96,7 +96,8 @@ ARCHS: dict[str, ArchRecipe] = {
 }
 
 
-def _rcs(min_crop_ratio: float) -> dict:
+def rare_class_sampling(min_crop_ratio: float) -> dict:
+    """DAFormer's rare class sampling (temperature 0.01, 3000 pixels at full resolution)."""
     return dict(data=dict(train=dict(rare_class_sampling=dict(
         min_pixels=3000, class_temp=0.01, min_crop_ratio=min_crop_ratio))))
 
@@ -113,12 +114,12 @@ METHODS: dict[str, MethodRecipe] = {
                                 domains=frozenset({UDA_PAIR, SINGLE_DOMAIN})),
     'daformer': MethodRecipe(('uda/dacs_a999_fdthings.py',), False,
                              ('dacs_a999_fdthings', 'rcs001-05', 'cpl'),
-                             merged(_rcs(0.5), _PLCROP_V1)),
+                             merged(rare_class_sampling(0.5), _PLCROP_V1)),
     # DAFormer's recipe on plain DACS (alpha 0.99, no ImageNet feature distance): experiment 0,
     # whose random-init tiny model has no ImageNet features, and whose 800 iterations are shorter
     # than the ~1000 that alpha=0.999 averages the teacher over.
     'dacs': MethodRecipe(('uda/dacs.py',), False, ('dacs', 'rcs001-05', 'cpl'),
-                         merged(_rcs(0.5), _PLCROP_V1)),
+                         merged(rare_class_sampling(0.5), _PLCROP_V1)),
     # Table 1: a plain segmentor on Cityscapes alone, with a ZOO_MODELS architecture.
     'supervised': MethodRecipe((), False, ('supervised',), domains=frozenset({SINGLE_DOMAIN})),
     # Table 2: mean-teacher self-training on a semi-supervised partition of Cityscapes.
@@ -126,7 +127,7 @@ METHODS: dict[str, MethodRecipe] = {
                                   domains=frozenset({SINGLE_DOMAIN}), uses_unlabelled=True),
     'hrda': MethodRecipe(('uda/dacs_a999_fdthings.py',), True,
                          ('dacs_a999_fdthings', 'rcs001-20', 'cpl2'),
-                         merged(_rcs(2.0), _PLCROP_V2)),
+                         merged(rare_class_sampling(2.0), _PLCROP_V2)),
 }
 
 

@@ -83,6 +83,17 @@ class Run:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """A run whose trained segmentor every run of an experiment starts from, whatever its
+    seed: the CPU experiments' stand-in for the ImageNet weights the paper's models start from.
+    It trains ``spec`` (a data set none of the rows trains or tests on) with ``overrides``
+    merged over the experiment's, once, with seed ``seed``."""
+    spec: RunSpec
+    overrides: dict = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Experiment:
     id: int
     title: str
@@ -106,6 +117,8 @@ class Experiment:
     # Semi-supervised schedule: keyword arguments of recipes.semi_epoch_iters (num_images,
     # batch) plus 'epochs'; None: the paper's (U2PL's 200 epochs of Cityscapes at batch 16).
     semi_schedule: dict | None = None
+    # The run every run of this experiment starts from (`planning.warm_start_run`), if any.
+    warm_start: WarmStart | None = None
 
     def partition_source(self, labelled_fraction: int) -> str:
         return self.partition_sources.get(labelled_fraction, DEFAULT_PARTITION_SOURCE)

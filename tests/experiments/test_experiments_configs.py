@@ -26,6 +26,9 @@ from mmseg_uda.experiments import (
     build_config,
     plan,
 )
+from mmseg_uda.experiments.catalogue import EXP0_LR, EXP0_WARM_START_ITERS
+from mmseg_uda.experiments.composition import WORK_DIRS
+from mmseg_uda.experiments.planning import warm_start_run
 from mmseg_uda.models.uda import build_train_model
 
 
@@ -268,6 +271,20 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     assert _losses(la['model']) == [dict(type='LogitAdjustedLoss', loss_weight=1.0, tau=1.0,
                                          class_counts=_losses(blv['model'])[0]['class_counts'])]
     assert la['exp_meta']['loss'] == {'type': 'la', 'tau': 1.0} and la['exp_meta']['blv'] is None
+
+    # Every row starts from the one warm start, a run on the SYNTHIA-like set that no row uses.
+    warm_run = warm_start_run(EXP0)
+    warm = build_config(EXP0, warm_run)
+    assert warm['exp_meta']['tables'] == [] and warm['exp_meta']['warm_start'] is True
+    assert warm['data']['train']['source']['data_root'] == 'data/synthetic/synthia/'
+    assert warm['data']['train']['rare_class_sampling']['min_pixels'] == 47
+    assert warm['runner']['max_iters'] == EXP0_WARM_START_ITERS and warm['load_from'] is None
+    assert warm['optimizer']['lr'] == source_only['optimizer']['lr'] == EXP0_LR
+    assert warm['model'] == source_only['model']     # the same segmentor, weights carried over
+    start = WORK_DIRS / warm_run.name / f'iter_{EXP0_WARM_START_ITERS}.pth'
+    assert all(cfg['load_from'] == str(start) for cfg in (source_only, uda, blv, la))
+    assert warm_start_run(EXP40) is None
+    assert build_config(EXP40, plan(EXP40, seeds=[0])[0]).get('load_from') is None
 
 
 # --- a single-domain data set, and a method without a uda/ base ------------------------------

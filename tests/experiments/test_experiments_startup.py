@@ -38,15 +38,17 @@ def _check(code: int, printed: str, work: Path, n_runs: int) -> None:
 
 
 def test_exp0_startup_uda_with_blv(tmp_path, tiny_data):
-    """The demo's DACS + BLV config: the code path with the most parts (cheap default test)."""
+    """The demo's DACS + BLV config, the code path with the most parts (cheap default test),
+    and the warm start it starts from, which comes whatever --filter selects."""
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--filter', 'blv')
-    _check(code, printed, work, 1)
+    _check(code, printed, work, 2)
+    assert '[1/2] warmstart_syn2cs_' in printed
 
 
 @pytest.mark.slow
 def test_exp0_startup(tmp_path, tiny_data):
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--seeds', '1,2')
-    _check(code, printed, work, 3)  # seed 0 only, whatever --seeds says
+    _check(code, printed, work, 5)  # the warm start and seed 0's 4 rows, whatever --seeds says
 
 
 @pytest.mark.slow

@@ -264,3 +264,67 @@ def test_parallel_refuses_gpu_runs_before_anything_starts(tmp_path, tiny_data):
              '--data-root', tiny_data, '--data-scale', str(TINY_SCALE), '--parallel', '2',
              '--work-root', str(tmp_path / 'work'), '--config-dir', str(tmp_path / 'cfg')])
     assert not (tmp_path / 'work').exists()
+
+
+# --- a warm start: trained first, alone; the runs that start from it wait for it -----------
+
+def _exp0_main(tmp_path, tiny_data, monkeypatch, warm_start_fails: bool = False,
+               extra: tuple[str, ...] = ()) -> tuple[int, list]:
+    """run_experiments.py --exp 0 (seed 0, its LA row) with run_sweep recorded, not run."""
+    from experiments_helpers import TINY_SCALE, load_script
+
+    from mmseg_uda.experiments.sweep import SweepResult
+    script = load_script('run_experiments.py')
+    sweeps = []
+
+    def recorded(jobs, **kwargs):
+        sweeps.append(([j.name for j in jobs], kwargs.get('parallel', 1)))
+        failed = [j.name for j in jobs if warm_start_fails and j.name.startswith('warmstart')]
+        return SweepResult(done=[j.name for j in jobs if j.name not in failed], failed=failed)
+
+    monkeypatch.setattr(script, 'run_sweep', recorded)
+    code = script.main(['--exp', '0', '--seeds', '0', '--filter', '_la_s0$', '--data-root',
+                        tiny_data, '--data-scale', str(TINY_SCALE), '--parallel', '2',
+                        '--work-root', str(tmp_path / 'work'),
+                        '--config-dir', str(tmp_path / 'cfg'), *extra])
+    return code, sweeps
+
+
+def test_the_warm_start_trains_alone_before_the_runs_that_start_from_it(tmp_path, tiny_data,
+                                                                         monkeypatch):
+    code, sweeps = _exp0_main(tmp_path, tiny_data, monkeypatch)
+    warm = 'warmstart_syn2cs_128x128_source-only_tiny_daformer_mitb0_poly10warm_s0'
+    row = 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_la_s0'
+    assert code == 0 and sweeps == [([warm], 1), ([row], 2)]   # --filter does not drop it
+    cfg = json.loads((tmp_path / 'cfg' / f'{row}.json').read_text())
+    assert cfg['load_from'] == str(tmp_path / 'work' / warm / 'iter_2000.pth')
+
+
+def test_a_failed_warm_start_starts_none_of_the_runs(tmp_path, tiny_data, monkeypatch, capsys):
+    code, sweeps = _exp0_main(tmp_path, tiny_data, monkeypatch, warm_start_fails=True)
+    assert code == 1 and len(sweeps) == 1
+    assert 'the runs that start from it were not started' in capsys.readouterr().err
+
+
+def test_the_startup_test_trains_every_run_from_scratch_in_one_sweep(tmp_path, tiny_data,
+                                                                     monkeypatch):
+    code, sweeps = _exp0_main(tmp_path, tiny_data, monkeypatch, extra=('--startup-test',))
+    assert code == 0 and len(sweeps) == 1 and len(sweeps[0][0]) == 2
+    for name in sweeps[0][0]:
+        assert json.loads((tmp_path / 'cfg' / f'{name}.json').read_text())['load_from'] is None
+
+
+def test_slurm_needs_the_warm_start_trained_beforehand(tmp_path, tiny_data, monkeypatch):
+    with pytest.raises(SystemExit, match=r'start from its warm start, which is not trained yet; '
+                                         r'train it first: python run_experiments.py --config '):
+        _exp0_main(tmp_path, tiny_data, monkeypatch, extra=('--launcher', 'slurm'))
+
+
+def test_a_lone_run_whose_warm_start_is_missing_stops_before_training(tmp_path, tiny_data,
+                                                                      monkeypatch):
+    from experiments_helpers import load_script
+    _exp0_main(tmp_path, tiny_data, monkeypatch)
+    config = next((tmp_path / 'cfg').glob('gta2cs_*_la_s0.json'))
+    with pytest.raises(SystemExit, match=r"iter_2000.pth, which does not exist. If it is its "
+                                         r"experiment's warm start, train that first"):
+        load_script('run_experiments.py').main(['--config', str(config)])
