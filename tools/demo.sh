@@ -23,6 +23,13 @@ step() { echo; echo "=== [$(($(date +%s) - START)) s] $*"; }
 step "1/3 synthetic data in $DATA"
 if [ -f "$DATA/gta/sample_class_stats.json" ] && [ -f "$DATA/synthia/sample_class_stats.json" ] \
     && [ -f "$DATA/cityscapes/sample_class_stats.json" ]; then
+    WANT=$("$PYTHON" -c 'from mmseg_uda.datasets.synthetic import GENERATOR_VERSION as v; print(v)' 2>/dev/null)
+    HAVE=$(cat "$DATA/GENERATOR_VERSION" 2>/dev/null || echo 1)
+    if [ "$HAVE" != "$WANT" ]; then
+        echo "error: $DATA was written by version $HAVE of the synthetic generator; this checkout's" >&2
+        echo "is version $WANT. Delete it (rm -rf $DATA) and run again to regenerate it." >&2
+        exit 1
+    fi
     echo "already generated and converted; delete $DATA to regenerate"
 else
     "$PYTHON" tools/make_synthetic_data.py "$DATA" --seed 0 --scale small

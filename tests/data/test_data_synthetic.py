@@ -7,9 +7,10 @@ import os.path as osp
 
 import cv2
 import numpy as np
+import pytest
 from data_helpers import TINY, read_png
 
-from mmseg_uda.datasets.synthetic import SCALES, render_sample
+from mmseg_uda.datasets.synthetic import GENERATOR_VERSION, SCALES, VERSION_FILE, render_sample
 from mmseg_uda.datasets.synthetic.io import code_to_trainid
 from mmseg_uda.datasets.synthetic.render import render
 from mmseg_uda.datasets.synthetic.scene import EGO, sample_scene
@@ -125,6 +126,7 @@ def test_tool_writes_all_domains_and_prints_the_frequency_table(tmp_path, capfd,
     terrain = next(line for line in out.splitlines() if line.startswith('| terrain |'))
     assert terrain.split('|')[-2].strip() == '0.000'          # SYNTHIA-like has none
     assert len(os.listdir(tmp_path / 'gta' / 'images')) == TINY.n_gta
+    assert (tmp_path / VERSION_FILE).read_text() == f'{GENERATOR_VERSION}\n'   # demo.sh reads it
     assert len(os.listdir(tmp_path / 'synthia' / 'RGB')) == TINY.n_synthia
 
 
@@ -164,3 +166,23 @@ def test_signs_and_lights_are_drawn_large_enough_to_learn():
             found += list(stats[1:, cv2.CC_STAT_AREA])
     assert len(areas[7]) >= 10 and len(areas[6]) >= 10
     assert np.median(areas[7]) >= 12 and np.median(areas[6]) >= 18
+
+
+@pytest.mark.integration
+def test_the_demo_refuses_data_of_an_older_generator(tmp_path):
+    """demo.sh reuses converted data only when the generator that wrote it is this checkout's:
+    otherwise it stops, says how to regenerate, and deletes nothing."""
+    import subprocess
+
+    from data_helpers import REPO
+    for domain in ('gta', 'synthia', 'cityscapes'):
+        (tmp_path / domain).mkdir()
+        (tmp_path / domain / 'sample_class_stats.json').write_text('[]')
+    env = dict(os.environ, DEMO_DATA=str(tmp_path), DEMO_WORK=str(tmp_path / 'work'))
+    proc = subprocess.run(['bash', 'tools/demo.sh'], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert (f'was written by version 1 of the synthetic generator; this checkout\'s\nis '
+            f'version {GENERATOR_VERSION}. Delete it (rm -rf {tmp_path})') in proc.stderr
+    assert (tmp_path / 'gta' / 'sample_class_stats.json').exists()
+    assert not (tmp_path / 'work').exists()

@@ -18,6 +18,11 @@ from .render import render
 from .scene import sample_scene
 from .style import STYLES
 
+# Bumped whenever the same seed and scale give other images or labels; ``generate`` writes it
+# to VERSION_FILE, so that a data set written by an older generator is recognised.
+GENERATOR_VERSION = 2   # 2: magnified tail objects and liveries (2026-12-01)
+VERSION_FILE = 'GENERATOR_VERSION'
+
 _DOMAIN_IDS = {'gta': 0, 'synthia': 1, 'cityscapes': 2}
 _SPLIT_IDS = {'train': 0, 'val': 1}
 
@@ -96,4 +101,6 @@ def generate(out_dir: str, seed: int = 0, spec: ScaleSpec = SCALES['small'],
     hist: dict[tuple[str, str], np.ndarray] = {}
     for (domain, split, *_), c in zip(tasks, counts):
         hist[(domain, split)] = hist.get((domain, split), 0) + c
+    with open(osp.join(out_dir, VERSION_FILE), 'w') as f:
+        f.write(f'{GENERATOR_VERSION}\n')
     return hist
