@@ -308,6 +308,8 @@ def analyze(results: Sequence[Result], exps: Sequence[Experiment],
         check_same_settings(groups)
     reports, used = [], set()
     for exp in exps:
+        if exp.warm_start is not None:   # the runs' common start, no row of a table
+            used.add((exp.id, exp.warm_start.spec))
         expected = list(exp.seeds if seeds is None else seeds)
         for table in exp.tables:
             rows = []

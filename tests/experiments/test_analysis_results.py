@@ -16,7 +16,7 @@ from experiments_helpers import (
 )
 from mmseg.datasets import CityscapesDataset
 
-from mmseg_uda.experiments import EXP40, RunSpec
+from mmseg_uda.experiments import EXP0, EXP40, RunSpec
 from mmseg_uda.experiments.analysis import (
     CLASSES,
     SYNTHIA13,
@@ -193,6 +193,15 @@ def test_unmatched_results_are_reported(tmp_path):
     reports, unmatched = analyze(load_results(tmp_path), [EXP40])
     assert [r.path.parent.name for r in unmatched] == ['odd']
     assert '1 result(s) fit no table row: odd' in render_markdown(reports, unmatched)
+
+
+def test_an_experiments_warm_start_is_no_unmatched_result(tmp_path):
+    warm = EXP0.warm_start.spec
+    write_final_metrics(tmp_path / 'warm', warm, 0, index_iou(), exp=0)
+    write_final_metrics(tmp_path / 'odd', RunSpec('cs', 'source_only', 'tiny_mitb0'), 0,
+                        index_iou(), exp=0)
+    _, unmatched = analyze(load_results(tmp_path), [EXP0])
+    assert [r.path.parent.name for r in unmatched] == ['odd']
 
 
 def _write_stats(path: Path) -> Path:
