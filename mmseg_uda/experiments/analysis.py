@@ -107,10 +107,22 @@ def read_result(path: Path) -> Result:
     return result
 
 
+def is_warm_start(path: Path) -> bool:
+    """A warm start's result (``exp_meta.warm_start``): its experiment's common start, which may
+    share a row's spec (experiment 0's is a source-only run) but is no row's seed."""
+    try:
+        return bool(json.loads(path.read_text())['exp_meta'].get('warm_start'))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False   # read_result names what is wrong with it
+
+
 def load_results(root: Path) -> list[Result]:
-    """Every readable final_metrics.json below ``root``; unreadable ones are warned about."""
+    """Every readable final_metrics.json below ``root`` but warm starts'; unreadable ones are
+    warned about."""
     results = []
     for path in sorted(root.rglob(FINAL_METRICS)):
+        if is_warm_start(path):
+            continue
         try:
             results.append(read_result(path))
         except ValueError as e:
@@ -308,8 +320,6 @@ def analyze(results: Sequence[Result], exps: Sequence[Experiment],
         check_same_settings(groups)
     reports, used = [], set()
     for exp in exps:
-        if exp.warm_start is not None:   # the runs' common start, no row of a table
-            used.add((exp.id, exp.warm_start.spec))
         expected = list(exp.seeds if seeds is None else seeds)
         for table in exp.tables:
             rows = []

@@ -12,6 +12,7 @@ from experiments_helpers import (
     R101_SYN,
     index_iou,
     load_script,
+    meta,
     write_final_metrics,
 )
 from mmseg.datasets import CityscapesDataset
@@ -195,13 +196,19 @@ def test_unmatched_results_are_reported(tmp_path):
     assert '1 result(s) fit no table row: odd' in render_markdown(reports, unmatched)
 
 
-def test_an_experiments_warm_start_is_no_unmatched_result(tmp_path):
-    warm = EXP0.warm_start.spec
-    write_final_metrics(tmp_path / 'warm', warm, 0, index_iou(), exp=0)
-    write_final_metrics(tmp_path / 'odd', RunSpec('cs', 'source_only', 'tiny_mitb0'), 0,
-                        index_iou(), exp=0)
-    _, unmatched = analyze(load_results(tmp_path), [EXP0])
-    assert [r.path.parent.name for r in unmatched] == ['odd']
+def test_a_warm_start_is_no_seed_of_the_row_whose_spec_it_shares(tmp_path):
+    """Experiment 0's warm start is a source-only run on the source: not seed 0 of the
+    source-only row (it trained longer, so it would win as 'the later iteration')."""
+    spec = EXP0.warm_start.spec
+    path = write_final_metrics(tmp_path / 'warm', spec, 0, index_iou(50.0), exp=0,
+                               iteration=2000)
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), exp_meta=dict(
+        meta(spec, 0, exp=0, tables=()), warm_start=True))))
+    write_final_metrics(tmp_path / 'row', spec, 0, index_iou(), exp=0, iteration=800)
+    results = load_results(tmp_path)
+    assert [r.path.parent.name for r in results] == ['row']
+    reports, unmatched = analyze(results, [EXP0])
+    assert unmatched == [] and reports[0].rows[0].stats['road'].mean == index_iou()['road']
 
 
 def _write_stats(path: Path) -> Path:

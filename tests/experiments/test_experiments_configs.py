@@ -272,11 +272,11 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
                                          class_counts=_losses(blv['model'])[0]['class_counts'])]
     assert la['exp_meta']['loss'] == {'type': 'la', 'tau': 1.0} and la['exp_meta']['blv'] is None
 
-    # Every row starts from the one warm start, a run on the SYNTHIA-like set that no row uses.
+    # Every row starts from the one warm start, a source-only run on the source with RCS.
     warm_run = warm_start_run(EXP0)
     warm = build_config(EXP0, warm_run)
     assert warm['exp_meta']['tables'] == [] and warm['exp_meta']['warm_start'] is True
-    assert warm['data']['train']['source']['data_root'] == 'data/synthetic/synthia/'
+    assert warm['data']['train']['source'] == source_only['data']['train']['source']
     assert warm['data']['train']['rare_class_sampling']['min_pixels'] == 47
     assert warm['runner']['max_iters'] == EXP0_WARM_START_ITERS and warm['load_from'] is None
     assert warm['optimizer']['lr'] == source_only['optimizer']['lr'] == EXP0_LR

@@ -42,7 +42,7 @@ def test_exp0_startup_uda_with_blv(tmp_path, tiny_data):
     and the warm start it starts from, which comes whatever --filter selects."""
     code, printed, work = startup_test(tmp_path, tiny_data, '--exp', '0', '--filter', 'blv')
     _check(code, printed, work, 2)
-    assert '[1/2] warmstart_syn2cs_' in printed
+    assert '[1/2] warmstart_gta2cs_' in printed
 
 
 @pytest.mark.slow

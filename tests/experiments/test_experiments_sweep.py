@@ -293,7 +293,7 @@ def _exp0_main(tmp_path, tiny_data, monkeypatch, warm_start_fails: bool = False,
 def test_the_warm_start_trains_alone_before_the_runs_that_start_from_it(tmp_path, tiny_data,
                                                                          monkeypatch):
     code, sweeps = _exp0_main(tmp_path, tiny_data, monkeypatch)
-    warm = 'warmstart_syn2cs_128x128_source-only_tiny_daformer_mitb0_poly10warm_s0'
+    warm = 'warmstart_gta2cs_128x128_source-only_tiny_daformer_mitb0_poly10warm_s0'
     row = 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_la_s0'
     assert code == 0 and sweeps == [([warm], 1), ([row], 2)]   # --filter does not drop it
     cfg = json.loads((tmp_path / 'cfg' / f'{row}.json').read_text())
