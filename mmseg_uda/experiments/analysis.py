@@ -87,6 +87,9 @@ class Result:
     seed: int
     iter: int | None
     per_class: dict[str, float]
+    # A warm start (``exp_meta.warm_start``): its experiment's common start, which may share a
+    # row's spec (experiment 0's is a source-only run) but is no row's seed.
+    warm_start: bool = False
 
 
 def read_result(path: Path) -> Result:
@@ -97,7 +100,7 @@ def read_result(path: Path) -> Result:
         per_class = {str(k): float('nan') if v is None else float(v)
                      for k, v in data['per_class_iou'].items()}
         result = Result(path, int(meta['exp']), RunSpec.from_meta(meta), int(meta['seed']),
-                        data.get('iter'), per_class)
+                        data.get('iter'), per_class, bool(meta.get('warm_start')))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f'{path}: not a valid {FINAL_METRICS} ({type(e).__name__}: {e})') from e
     unknown = set(per_class) - set(CLASSES)
@@ -107,26 +110,18 @@ def read_result(path: Path) -> Result:
     return result
 
 
-def is_warm_start(path: Path) -> bool:
-    """A warm start's result (``exp_meta.warm_start``): its experiment's common start, which may
-    share a row's spec (experiment 0's is a source-only run) but is no row's seed."""
-    try:
-        return bool(json.loads(path.read_text())['exp_meta'].get('warm_start'))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False   # read_result names what is wrong with it
-
-
 def load_results(root: Path) -> list[Result]:
     """Every readable final_metrics.json below ``root`` but warm starts'; unreadable ones are
     warned about."""
     results = []
     for path in sorted(root.rglob(FINAL_METRICS)):
-        if is_warm_start(path):
-            continue
         try:
-            results.append(read_result(path))
+            result = read_result(path)
         except ValueError as e:
             warnings.warn(f'skipped {e}', stacklevel=2)
+            continue
+        if not result.warm_start:
+            results.append(result)
     return results
 
 

@@ -263,10 +263,10 @@ def add_unlabelled_pass(cfg: dict, epoch_iters: int) -> None:
         pipeline=cfg['data']['val']['pipeline']))
 
 
-def run_meta(exp: Experiment, run: Run) -> dict:
-    """The run's ``exp_meta``; a semi-supervised run adds its partition."""
+def run_meta(exp: Experiment, run: Run, is_warm_start: bool = False) -> dict:
+    """The run's ``exp_meta``; a semi-supervised run adds its partition, a warm start says so."""
     meta = run.exp_meta()
-    if not run.tables:
+    if is_warm_start:
         meta['warm_start'] = True
     fraction = DATASETS[run.spec.dataset].labelled_fraction
     if fraction:
@@ -293,7 +293,7 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
         exp.method_overrides.get(spec.method, {}),
         exp.warm_start.overrides if is_warm_start else {}, extra or {},
         dict(seed=run.seed, name=run.name, work_dir=str(work_root / run.name),
-             exp_meta=run_meta(exp, run)))
+             exp_meta=run_meta(exp, run, is_warm_start)))
     if warm is not None and not is_warm_start:
         # The whole segmentor's weights, as the run's first state (a resume still wins).
         overrides['load_from'] = str(warm_start_checkpoint(exp, work_root))

@@ -8,7 +8,7 @@ the label map with the same geometry. Camera effects (tone, blur, noise) come la
 from __future__ import annotations
 
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import cv2
 import numpy as np
@@ -381,10 +381,10 @@ class Painter:
         if x0 + 30 * s < 0 or x0 - 30 * s > W:
             return
         self.n_inst += 1
-        if obj.kind in ('bicycle', 'motorcycle'):   # with its rider, about the ground point
-            with self.magnified(MAGNIFY[obj.kind]):
-                getattr(self, '_' + obj.kind)(obj, **obj.params)
-        else:
+        # Two-wheelers grow whole, rider included, about the ground point; sign posts and
+        # traffic lights only in their plates and boxes (``_signpost``, ``_lightpost``).
+        whole = obj.kind in ('bicycle', 'motorcycle')
+        with self.magnified(MAGNIFY[obj.kind]) if whole else nullcontext():
             getattr(self, '_' + obj.kind)(obj, **obj.params)
 
     @contextmanager
