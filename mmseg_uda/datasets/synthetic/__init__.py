@@ -20,7 +20,8 @@ from .style import STYLES
 
 # Bumped whenever the same seed and scale give other images or labels; ``generate`` writes it
 # to VERSION_FILE, so that a data set written by an older generator is recognised.
-GENERATOR_VERSION = 2   # 2: magnified tail objects and liveries (2026-12-01)
+GENERATOR_VERSION = 3   # 2: magnified tail objects and liveries; 3: larger signs and
+#   two-wheelers, solid bicycle wheels, walls of blocks (2026-12-01)
 VERSION_FILE = 'GENERATOR_VERSION'
 
 _DOMAIN_IDS = {'gta': 0, 'synthia': 1, 'cityscapes': 2}

@@ -284,6 +284,11 @@ def _facade(img, code, m, s, y, idx, segs: Segments, style, noise, facades, wall
     col[w] = np.stack(walls)[tone[w] % len(walls)]
     col[w] *= (1 + tex * 0.3 * (noise(0, s[w] * 0.1, y[w] * 0.1) - 0.5))[:, None]
     col[w & (y > top - 0.15)] *= 1.15
+    # Block courses with staggered joints, in every style: what tells a wall from a windowless
+    # facade of the same tone (a texture, so the domain shift still applies to the colour).
+    course = np.floor(y / 0.4)
+    joint = (np.mod(y, 0.4) < 0.07) | (np.mod(s + 0.5 * np.mod(course, 2), 1.0) < 0.08)
+    col[w & joint & (y < top - 0.15)] *= 0.62
 
     f = kind == SEG_FENCE
     c[f] = FENCE
@@ -304,7 +309,7 @@ def _facade(img, code, m, s, y, idx, segs: Segments, style, noise, facades, wall
 # Tail objects drawn larger than life (linear factor), each about as many times rarer as it is
 # larger in area (``scene.py``), so that a class keeps its pixel share while its instances grow
 # from a few pixels to a learnable size at the small scale's 256-pixel width (docs/data.md).
-MAGNIFY = {'bicycle': 1.6, 'motorcycle': 1.6, 'signpost': 2.0, 'lightpost': 1.7}
+MAGNIFY = {'bicycle': 2.0, 'motorcycle': 2.0, 'signpost': 2.6, 'lightpost': 1.7}
 
 _CLASS_OF = {'car': CAR, 'truck': TRUCK, 'bus': BUS, 'train': TRAIN, 'person': PERSON,
              'bicycle': BICYCLE, 'motorcycle': MOTORCYCLE, 'tree': VEGETATION, 'lamp': POLE,
@@ -433,12 +438,16 @@ class Painter:
         f, r = facing, 0.34
         rear, front = (-0.52 * f, r), (0.52 * f, r)
         crank, seat, head = (0.0, 0.32), (-0.15 * f, 0.88), (0.38 * f, 0.86)
+        # The wheels are labelled whole, spokes included, as Cityscapes' polygons take them;
+        # tyres and tubes are thick enough to survive the small scale's 1/4-resolution logits.
+        spokes = self.palette((150, 152, 156))
         for hub in (rear, front):
-            self.disc(*hub, r, dark, BICYCLE, ring=0.05)
+            self.disc(*hub, r, spokes, BICYCLE)
+            self.disc(*hub, r, dark, BICYCLE, ring=0.08)
         for a, b in ((rear, crank), (crank, seat), (seat, rear), (crank, head), (seat, head),
                      (head, front)):
-            self.line(a, b, 0.05, metal, BICYCLE)
-        self.line(head, (head[0] - 0.05 * f, 1.0), 0.05, metal, BICYCLE)
+            self.line(a, b, 0.08, metal, BICYCLE)
+        self.line(head, (head[0] - 0.05 * f, 1.0), 0.07, metal, BICYCLE)
         if rider:
             self._rider(seat[0], seat[1], f, BICYCLE)
 

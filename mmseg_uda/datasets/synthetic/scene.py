@@ -199,11 +199,11 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
             # placed as many times more rarely; the slots they leave stay empty.
             if u < 0.60:
                 objs.append(Obj('lamp', px, z, dict(h=rng.uniform(4.5, 7.5), side=sign_x)))
-            elif u < 0.64:
+            elif u < 0.624:
                 objs.append(Obj('signpost', px, z, dict(h=rng.uniform(2.6, 3.4),
                                                         n=1 + int(rng.random() < 0.2),
                                                         shape=int(rng.integers(4)))))
-            elif u < 0.73:
+            elif u < 0.714:
                 objs.append(Obj('lightpost', px, z, dict(h=rng.uniform(3.2, 4.5))))
         # Parked cars along the kerb, the odd parked truck or bus.
         if rng.random() < 0.45:
@@ -222,8 +222,8 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
             objs.append(Obj('static', sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(4, 40), dict(shape=int(rng.integers(3)))))
         # A parked bicycle or motorcycle on the sidewalk.
-        if rng.random() < 0.04:   # two-wheelers are drawn 1.6x life size: 2.6x rarer
-            kind = 'bicycle' if rng.random() < 0.5 else 'motorcycle'
+        if rng.random() < 0.0195:   # two-wheelers are drawn 2x life size: 4x rarer
+            kind = 'bicycle' if rng.random() < 0.33 else 'motorcycle'
             objs.append(Obj(kind, sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(5, 30), dict(facing=int(rng.choice([-1, 1])))))
 
@@ -237,8 +237,8 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
         x = float(rng.choice(lanes)) + rng.uniform(-0.3, 0.3)
         objs.append(Obj(kind, x, z, dict(view='rear')))
     # Two-wheelers on the road, almost always ridden.
-    if rng.random() < 0.09:
-        kind = 'bicycle' if rng.random() < 0.4 else 'motorcycle'
+    if rng.random() < 0.046:
+        kind = 'bicycle' if rng.random() < 0.25 else 'motorcycle'
         x = float(rng.choice([lanes[0], lanes[-1]])) + rng.uniform(-0.8, 0.8)
         objs.append(Obj(kind, x, rng.uniform(6, 35), dict(facing=int(rng.choice([-1, 1])),
                                                            rider=rng.random() < 0.95)))
