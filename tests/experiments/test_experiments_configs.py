@@ -268,9 +268,9 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     assert uda['data']['train']['rare_class_sampling']['min_pixels'] == 47  # 3000 / 8**2
     assert [loss['type'] for loss in _losses(blv['model'])] == ['BLVLoss']
     assert _losses(blv['model'])[0]['class_counts'] == 'data/synthetic/gta/sample_class_stats.json'
-    assert _losses(la['model']) == [dict(type='LogitAdjustedLoss', loss_weight=1.0, tau=1.0,
+    assert _losses(la['model']) == [dict(type='LogitAdjustedLoss', loss_weight=1.0, tau=0.3,
                                          class_counts=_losses(blv['model'])[0]['class_counts'])]
-    assert la['exp_meta']['loss'] == {'type': 'la', 'tau': 1.0} and la['exp_meta']['blv'] is None
+    assert la['exp_meta']['loss'] == {'type': 'la', 'tau': 0.3} and la['exp_meta']['blv'] is None
 
     # Every row starts from the one warm start, a source-only run on the source with RCS.
     warm_run = warm_start_run(EXP0)

@@ -283,7 +283,7 @@ def _exp0_main(tmp_path, tiny_data, monkeypatch, warm_start_fails: bool = False,
         return SweepResult(done=[j.name for j in jobs if j.name not in failed], failed=failed)
 
     monkeypatch.setattr(script, 'run_sweep', recorded)
-    code = script.main(['--exp', '0', '--seeds', '0', '--filter', '_la_s0$', '--data-root',
+    code = script.main(['--exp', '0', '--seeds', '0', '--filter', '_la03_s0$', '--data-root',
                         tiny_data, '--data-scale', str(TINY_SCALE), '--parallel', '2',
                         '--work-root', str(tmp_path / 'work'),
                         '--config-dir', str(tmp_path / 'cfg'), *extra])
@@ -294,7 +294,7 @@ def test_the_warm_start_trains_alone_before_the_runs_that_start_from_it(tmp_path
                                                                          monkeypatch):
     code, sweeps = _exp0_main(tmp_path, tiny_data, monkeypatch)
     warm = 'warmstart_gta2cs_128x128_source-only_tiny_daformer_mitb0_poly10warm_s0'
-    row = 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_la_s0'
+    row = 'gta2cs_128x128_dacs_rcs001-05_cpl_tiny_daformer_mitb0_poly10warm_la03_s0'
     assert code == 0 and sweeps == [([warm], 1), ([row], 2)]   # --filter does not drop it
     cfg = json.loads((tmp_path / 'cfg' / f'{row}.json').read_text())
     assert cfg['load_from'] == str(tmp_path / 'work' / warm / 'iter_2000.pth')
@@ -324,7 +324,7 @@ def test_a_lone_run_whose_warm_start_is_missing_stops_before_training(tmp_path, 
                                                                       monkeypatch):
     from experiments_helpers import load_script
     _exp0_main(tmp_path, tiny_data, monkeypatch)
-    config = next((tmp_path / 'cfg').glob('gta2cs_*_la_s0.json'))
+    config = next((tmp_path / 'cfg').glob('gta2cs_*_la03_s0.json'))
     with pytest.raises(SystemExit, match=r"iter_2000.pth, which does not exist. If it is its "
                                          r"experiment's warm start, train that first"):
         load_script('run_experiments.py').main(['--config', str(config)])
