@@ -452,6 +452,21 @@ def test_exp2_is_table_2_with_the_papers_recipe_and_u2pls_schedule():
     assert {r.spec.backbone for r in runs if r.tables == ('5-semi',)} == {'r50_psp_769'}
 
 
+@pytest.mark.parametrize('exp_id', [2, 3])
+def test_self_training_sees_unlabelled_images_at_the_labelled_scale(exp_id):
+    """The unlabelled pipeline resizes as the labelled one does: experiment 3 once kept the
+    Cityscapes base's 1024x512 for its 256x128 unlabelled images, 4x zoomed-in crops."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp = EXPERIMENTS[exp_id]
+    runs = [r for r in plan(exp, seeds=[0]) if r.spec.method == 'self_training']
+    assert runs
+    for run in runs:
+        train = build_config(exp, run)['data']['train']
+        labelled, unlabelled = (_pipeline_step(part['pipeline'], 'Resize')
+                                for part in (train['source'], train['target']))
+        assert unlabelled == labelled, run.name
+
+
 def test_a_published_split_file_gets_its_own_partition_and_run_names(tmp_path):
     import dataclasses
 
