@@ -38,7 +38,7 @@ else
     done
 fi
 
-step "2/3 experiment 0 (seeds $SEEDS, $PARALLEL at once): the warm start, then source-only, UDA, UDA + BLV, UDA + LA"
+step "2/3 experiment 0 (seeds $SEEDS; $PARALLEL runs at once): the warm start, then source-only, UDA, UDA + BLV, UDA + LA"
 "$PYTHON" run_experiments.py --exp 0 --seeds "$SEEDS" --data-root "$DATA" --work-root "$WORK" \
     --parallel "$PARALLEL"
 
