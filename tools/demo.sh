@@ -27,7 +27,8 @@ if [ -f "$DATA/gta/sample_class_stats.json" ] && [ -f "$DATA/synthia/sample_clas
     HAVE=$(cat "$DATA/GENERATOR_VERSION" 2>/dev/null || echo 1)
     if [ "$HAVE" != "$WANT" ]; then
         echo "error: $DATA was written by version $HAVE of the synthetic generator; this checkout's" >&2
-        echo "is version $WANT. Delete it (rm -rf $DATA) and run again to regenerate it." >&2
+        echo "is version $WANT. Delete it and the runs trained on it (rm -rf $DATA $WORK)," >&2
+        echo "then run again to regenerate it." >&2
         exit 1
     fi
     echo "already generated and converted; delete $DATA to regenerate"

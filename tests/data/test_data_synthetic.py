@@ -206,6 +206,7 @@ def test_the_demo_refuses_data_of_an_older_generator(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 1
     assert (f'was written by version 1 of the synthetic generator; this checkout\'s\nis '
-            f'version {GENERATOR_VERSION}. Delete it (rm -rf {tmp_path})') in proc.stderr
+            f'version {GENERATOR_VERSION}. Delete it and the runs trained on it '
+            f'(rm -rf {tmp_path} {tmp_path / "work"})') in proc.stderr
     assert (tmp_path / 'gta' / 'sample_class_stats.json').exists()
     assert not (tmp_path / 'work').exists()
