@@ -144,15 +144,21 @@ def load_initial_weights(module: nn.Module, path: str) -> None:
     MIC's), not its optimizer or iteration. A UDA wrapper takes a whole DACS checkpoint
     (student, teacher, ImageNet model) or a segmentor's, which becomes the student (the
     teacher starts as its copy at iteration 0; the ImageNet model keeps its pretrained
-    weights). Anything else that does not fit is an error that names the file.
+    weights); a plain segmentor takes a segmentor's or a UDA run's student. Anything else
+    that does not fit is an error that names the file.
     """
     from ..models.uda import UDAWrapper
 
     checkpoint = read_training_checkpoint(path)
     state = without_ddp_prefix(converted_state_dict(checkpoint, path))
     state.pop('_extra_state', None)  # DACS's iteration counter: a fine-tune starts at 0
-    if isinstance(module, UDAWrapper) and not any(k.startswith(_STUDENT_PREFIX) for k in state):
+    has_student = any(k.startswith(_STUDENT_PREFIX) for k in state)
+    if isinstance(module, UDAWrapper) and not has_student:
         state = {_STUDENT_PREFIX + k: v for k, v in state.items()}
+    elif not isinstance(module, UDAWrapper) and has_student:
+        # A UDA run's checkpoint into a plain segmentor (a fine-tune): its student.
+        state = {k[len(_STUDENT_PREFIX):]: v for k, v in state.items()
+                 if k.startswith(_STUDENT_PREFIX)}
     own = module.state_dict()
     given = {k.split('.', 1)[0] for k in state}
     state = {k: v for k, v in state.items() if k in own or not is_loss_buffer(k)}

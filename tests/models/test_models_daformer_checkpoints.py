@@ -161,6 +161,23 @@ def test_load_from_takes_a_whole_daformer_dacs_checkpoint(tmp_path):
         load_initial_weights(bad, str(path))
 
 
+def test_load_from_gives_a_plain_segmentor_the_student_of_a_uda_checkpoint(tmp_path):
+    """A fine-tune from a UDA run (experiment 3's supervised rows from a source warm-up): the
+    student's weights, not the teacher's or the ImageNet model's."""
+    student, teacher, target = _tiny(), _tiny(), _tiny()   # one seed: shift all but one
+    with torch.no_grad():
+        for shift, model in ((1.0, teacher), (2.0, target)):
+            for p in model.parameters():
+                p.add_(shift)
+    path = tmp_path / 'dacs.pth'
+    state = {f'model.{k}': v for k, v in student.state_dict().items()}
+    state.update({f'ema_model.{k}': v for k, v in teacher.state_dict().items()})
+    torch.save(dict(state_dict=state, meta=dict(iter=10)), path)
+    load_initial_weights(target, str(path))
+    for key, value in student.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
+
+
 def test_convert_tool_writes_both_directions(tmp_path):
     from experiments_helpers import load_script
     tool = load_script('tools/convert_pretrained.py')
