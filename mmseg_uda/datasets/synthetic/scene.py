@@ -222,7 +222,9 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
             objs.append(Obj('static', sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(4, 40), dict(shape=int(rng.integers(3)))))
         # A parked bicycle or motorcycle on the sidewalk.
-        if rng.random() < 0.0195:   # two-wheelers are drawn 2x life size: 4x rarer
+        # Two-wheelers are drawn 2x life size: motorcycles are placed 4x more rarely than at
+        # life size, bicycles, whose solid wheels about double their area, half as often again.
+        if rng.random() < 0.0195:
             kind = 'bicycle' if rng.random() < 0.33 else 'motorcycle'
             objs.append(Obj(kind, sign_x * (rh + rng.uniform(0.3, side.sidewalk)),
                             rng.uniform(5, 30), dict(facing=int(rng.choice([-1, 1])))))
@@ -236,7 +238,7 @@ def _sample_objects(rng: np.random.Generator, scene: Scene) -> list[Obj]:
         kind = 'car' if u < 0.80 else ('truck' if u < 0.93 else ('bus' if u < 0.985 else 'train'))
         x = float(rng.choice(lanes)) + rng.uniform(-0.3, 0.3)
         objs.append(Obj(kind, x, z, dict(view='rear')))
-    # Two-wheelers on the road, almost always ridden.
+    # Two-wheelers on the road, almost always ridden, as rare as on the sidewalk.
     if rng.random() < 0.046:
         kind = 'bicycle' if rng.random() < 0.25 else 'motorcycle'
         x = float(rng.choice([lanes[0], lanes[-1]])) + rng.uniform(-0.8, 0.8)
