@@ -119,7 +119,7 @@ def warm_start_run(exp: Experiment) -> Run | None:
     ws = exp.warm_start
     if ws is None:
         return None
-    return Run(exp.id, ws.spec, ws.seed, (),
+    return Run(exp.id if ws.owner is None else ws.owner, ws.spec, ws.seed, (),
                f'{WARM_START_PREFIX}_{run_name(exp, ws.spec, ws.seed)}')
 
 
@@ -308,11 +308,13 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
                        exp.partition_source(ds.labelled_fraction))
     if METHODS[spec.method].high_res:
         scale_pipelines(cfg, **DATASETS[spec.dataset].hr_sizes)
-    root = data_root or exp.data_root
+    own = exp.warm_start if is_warm_start else None   # the warm start's own data, if any
+    root = data_root or (own and own.data_root) or exp.data_root
     if root:
         relocate_data(cfg, root)
-    if exp.pipeline_sizes:
-        scale_pipelines(cfg, **exp.pipeline_sizes)
+    sizes = (own and own.pipeline_sizes) or exp.pipeline_sizes
+    if sizes:
+        scale_pipelines(cfg, **sizes)
     if data_scale or exp.data_scale:
         adapt_to_data_scale(cfg, data_scale or exp.data_scale)
     if spec.loss != CE:

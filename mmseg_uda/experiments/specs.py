@@ -87,10 +87,18 @@ class WarmStart:
     """A run whose trained segmentor every run of an experiment starts from, whatever its
     seed: the CPU experiments' stand-in for the ImageNet weights the paper's models start from.
     It trains ``spec`` (a data set none of the rows trains or tests on) with ``overrides``
-    merged over the experiment's, once, with seed ``seed``."""
+    merged over the experiment's, once, with seed ``seed``.
+
+    To start from another experiment's warm start, an experiment whose rows train on other data
+    names it (``owner``: its ``exp_meta.exp``) with that experiment's ``data_root`` and
+    ``pipeline_sizes``: the same run, same name and config, trained once in a shared work
+    root."""
     spec: RunSpec
     overrides: dict = field(default_factory=dict)
     seed: int = 0
+    owner: int | None = None
+    data_root: str | None = None
+    pipeline_sizes: dict | None = None
 
 
 @dataclass(frozen=True)
