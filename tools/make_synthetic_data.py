@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.preview:
         write_preview(args.preview, args.seed, args.scale)
         print(f'Preview written to {args.preview}')
-    print('\nNext: python tools/convert_datasets/{gta,synthia,cityscapes}.py '
+    domains = list(dict.fromkeys(domain for domain, *_ in spec.tasks()))
+    names = domains[0] if len(domains) == 1 else '{' + ','.join(domains) + '}'
+    print(f'\nNext: python tools/convert_datasets/{names}.py '
           f'{args.out}/<set> --nproc {args.nproc}')
     return 0
 

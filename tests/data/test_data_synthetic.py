@@ -2,6 +2,7 @@
 shared layout statistics across domains, and a long tail."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import os.path as osp
 
@@ -128,6 +129,26 @@ def test_tool_writes_all_domains_and_prints_the_frequency_table(tmp_path, capfd,
     assert len(os.listdir(tmp_path / 'gta' / 'images')) == TINY.n_gta
     assert (tmp_path / VERSION_FILE).read_text() == f'{GENERATOR_VERSION}\n'   # demo.sh reads it
     assert len(os.listdir(tmp_path / 'synthia' / 'RGB')) == TINY.n_synthia
+
+
+def test_the_semi_set_is_the_small_sets_first_pictures_and_its_val(tmp_path, capfd,
+                                                                   monkeypatch):
+    """Experiment 3's 'semi' set: Cityscapes-like only, its training images the 'small' set's
+    first ones and its val set the 'small' set's (the same seeds at the same sizes), so that its
+    warm start's target and the demo's are one val set. The tool runs on a cut-down copy."""
+    semi, small = SCALES['semi'], SCALES['small']
+    assert (semi.n_gta, semi.n_synthia) == (0, 0)
+    assert semi.n_cityscapes_val == small.n_cityscapes_val
+    assert semi.n_cityscapes_train < small.n_cityscapes_train
+    keep = {(d, s, i, size) for d, s, i, _, size in small.tasks()}
+    assert all((d, s, i, size) in keep for d, s, i, _, size in semi.tasks())
+    tool = _load_tool()
+    monkeypatch.setitem(SCALES, 'semi', dataclasses.replace(
+        TINY, n_gta=0, n_synthia=0, n_cityscapes_train=3, n_cityscapes_val=2))
+    assert tool.main([str(tmp_path), '--scale', 'semi', '--nproc', '1']) == 0
+    out = capfd.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == ['GENERATOR_VERSION', 'cityscapes']
+    assert 'Next: python tools/convert_datasets/cityscapes.py' in out
 
 
 def test_preview_shows_every_domain(tmp_path):
