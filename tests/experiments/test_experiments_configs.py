@@ -287,6 +287,26 @@ def test_exp0_is_the_tiny_demo_on_synthetic_data():
     assert build_config(EXP40, plan(EXP40, seeds=[0])[0]).get('load_from') is None
 
 
+def test_exp3_starts_from_experiment_0s_warm_start_itself(tmp_path):
+    """Experiment 3's rows train on another data set at other sizes, yet their warm start is
+    experiment 0's run to the byte: same name, same config (its data, its sizes, exp_meta.exp
+    0), so one run in a shared work root serves both and the sweep sees no changed setting."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp3 = EXPERIMENTS[3]
+    warm0, warm3 = warm_start_run(EXP0), warm_start_run(exp3)
+    assert warm3 == warm0
+    assert build_config(exp3, warm3, work_root=tmp_path) == build_config(EXP0, warm0,
+                                                                         work_root=tmp_path)
+    start = tmp_path / warm0.name / f'iter_{EXP0_WARM_START_ITERS}.pth'
+    rows = [build_config(exp3, run, work_root=tmp_path) for run in plan(exp3, seeds=[0])]
+    assert len(rows) == 4 and all(cfg['load_from'] == str(start) for cfg in rows)
+    # ... while the rows keep experiment 3's own data and sizes.
+    for cfg in rows:
+        train = cfg['data']['train'].get('source', cfg['data']['train'])
+        assert train['data_root'] == 'data/synthetic_semi/cityscapes/'
+        assert tuple(_pipeline_step(train['pipeline'], 'Resize')['img_scale']) == (256, 128)
+
+
 # --- a single-domain data set, and a method without a uda/ base ------------------------------
 
 def _one_run_experiment(dataset: str, method: str) -> Experiment:

@@ -85,25 +85,29 @@ def test_exp1_startup_every_architecture(tmp_path, tiny_data):
     _check(code, printed, work, 14)
 
 
-def _cityscapes_copy(tiny_data: str, tmp_path: Path) -> str:
-    """The semi-supervised runs write their partition into the data root: a copy of it."""
+def _cityscapes_copy(tiny_data: str, tmp_path: Path, *also: str) -> str:
+    """The semi-supervised runs write their partition into the data root: a copy of it (and
+    of the ``also`` domains)."""
     from data_helpers import copy_domain
     root = tmp_path / 'data'
-    copy_domain(tiny_data, 'cityscapes', str(root))
+    for domain in ('cityscapes', *also):
+        copy_domain(tiny_data, domain, str(root))
     return str(root)
 
 
 def test_exp3_startup_self_training_with_blv_writes_its_partition(tmp_path, tiny_data):
     """Experiment 3's self-training + BLV: the partition is drawn and written before training
     (with its labelled images' statistics, BLV's counts), then SelfTraining trains on the
-    labelled/unlabelled pairs through tools/train.py."""
-    root = _cityscapes_copy(tiny_data, tmp_path)
+    labelled/unlabelled pairs through tools/train.py. Experiment 0's warm start, on the GTA-like
+    source, comes first."""
+    root = _cityscapes_copy(tiny_data, tmp_path, 'gta')
     code, printed, work = startup_test(tmp_path, root, '--exp', '3', '--filter', 'blv4_s0$')
-    _check(code, printed, work, 1)
+    _check(code, printed, work, 2)
+    assert '[1/2] warmstart_gta2cs_' in printed
     folder = Path(root) / 'cityscapes' / 'splits' / '1-8_seed0'
     assert sorted(p.name for p in folder.iterdir()) == [
         'labelled.txt', 'sample_class_stats.json', 'unlabelled.txt']
-    [work_dir] = [p for p in work.iterdir() if p.is_dir()]
+    [work_dir] = [p for p in work.iterdir() if p.is_dir() and p.name.startswith('cs1-8_')]
     log = next(work_dir.glob('*.log')).read_text()
     assert 'unlabelled.decode.loss_blv' in log and 'src.decode.loss_blv' in log
 

@@ -32,13 +32,15 @@ def data_root(tiny_data, tmp_path_factory) -> str:
 
 
 def _config(data_root: str, work_dir: Path, **extra) -> str:
-    """Experiment 3's self-training + BLV run on the tiny data, 4 iterations, saving each."""
+    """Experiment 3's self-training + BLV run on the tiny data, 4 iterations, saving each,
+    from random weights (not experiment 0's warm start)."""
     exp = EXPERIMENTS[3]
     [run] = [r for r in plan(exp, seeds=[0]) if r.spec.method == 'self_training'
              and r.spec.blv is not None]
     cfg = build_config(exp, run, data_root=data_root, work_root=work_dir.parent, extra=dict(
         runner=dict(max_iters=MAX_ITERS), checkpoint_config=dict(interval=1, max_keep_ckpts=-1),
         log_config=dict(interval=1), **extra))
+    cfg['load_from'] = None
     cfg['uda']['pseudo_label_observers'][0]['interval'] = EPOCH
     cfg['work_dir'] = str(work_dir)
     write_partitions(cfg)
