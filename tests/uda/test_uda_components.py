@@ -90,6 +90,24 @@ def test_pseudo_weight_is_one_scalar_for_the_whole_batch():
     assert torch.all(weight == 0.5)
 
 
+def test_class_balanced_pixels_keep_the_confident_half_of_an_unsure_class():
+    """Class 1 is confident everywhere (margin 5): all of it passes the global threshold.
+    Class 0 never reaches it (margins -1 .. -3, confidence 0.73 .. 0.95): 'confident_pixels'
+    drops it all, 'class_balanced_pixels' keeps its most confident half."""
+    margins = torch.full((1, 4, 10), 5.0)
+    margins[0, 2:] = -torch.linspace(1.0, 3.0, 20).reshape(2, 10)
+    logits = _two_class_logits(margins)
+    _, plain, ratio = pseudo_label_and_weight(logits, 0.968, 'confident_pixels')
+    label, balanced, balanced_ratio = pseudo_label_and_weight(logits, 0.968,
+                                                              'class_balanced_pixels')
+    assert torch.all(plain[0, :2] == 1) and torch.all(plain[0, 2:] == 0)
+    assert torch.all(balanced[0, :2] == 1)
+    unsure = balanced[0, 2:].flatten()    # ordered by growing confidence
+    assert torch.all(unsure[:10] == 0) and torch.all(unsure[10:] == 1)
+    assert torch.equal(label, (margins > 0).long())
+    assert balanced_ratio == ratio == pytest.approx(0.5)
+
+
 def test_row_margins_zero_top_and_bottom():
     weight = torch.full((2, 512, 512), 0.7)
     out = zero_row_margins(weight, 15, 120)

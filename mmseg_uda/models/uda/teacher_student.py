@@ -28,7 +28,8 @@ class TeacherStudent(UDAWrapper):
         pseudo_threshold: softmax confidence that counts a pseudo-label pixel as confident.
         pseudo_weight: one of ``pseudo_label.PSEUDO_WEIGHTS``: 'confident_ratio' (DACS),
             every pixel weighs the batch's fraction of confident pixels; 'confident_pixels',
-            each pixel weighs 1 if confident, else 0.
+            each pixel weighs 1 if confident, else 0; 'class_balanced_pixels', the same with
+            each class's threshold lowered to keep its most confident half (CBST).
         pseudo_weight_ignore_top / pseudo_weight_ignore_bottom: margins v1, rows of the
             unlabelled crop without pseudo-label weight. Margins v2 come from the data set as a
             ``valid_pseudo_mask``; the two are exclusive.
