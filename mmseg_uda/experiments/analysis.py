@@ -255,11 +255,17 @@ def row_report(row: TableRow, table: Table, seeds: dict[int, Result],
 
 
 def _with_baselines(report: TableReport) -> Iterable[tuple[RowReport, RowReport]]:
-    """Each row of the table with its baseline row there: the same data set, method and
-    backbone with cross entropy (`RunSpec.baseline`)."""
+    """Each row of the table with its baseline row there: the row its ``versus`` names, else
+    the same data set, method and backbone with cross entropy (`RunSpec.baseline`)."""
     baselines = {r.row.spec: r for r in report.rows if r.row.spec == r.row.spec.baseline()}
+    by_label = {r.row.label: r for r in report.rows}
     for r in report.rows:
-        base = baselines.get(r.row.spec.baseline())
+        if r.row.versus is not None and r.row.versus not in by_label:
+            raise ValueError(f'table {report.table.id!r}: row {r.row.label!r} is paired against '
+                             f'{r.row.versus!r}, which is no row of the table '
+                             f'({sorted(by_label)})')
+        base = (by_label[r.row.versus] if r.row.versus is not None
+                else baselines.get(r.row.spec.baseline()))
         if base is not None and base is not r:
             yield r, base
 
@@ -429,11 +435,12 @@ def fmt_paired(diff: PairedDiff) -> str:
 
 
 def render_paired(report: TableReport) -> list[str]:
-    """Paired differences against the cross-entropy row, one line per row that has one."""
+    """Paired differences against the baseline row, one line per row that has one."""
     rows = [r for r in report.rows if r.paired]
     if not rows:
         return []
-    lines = ['Paired differences over seeds against the same row with cross entropy: mean '
+    lines = ['Paired differences over seeds against the same row with cross entropy (or the '
+             'row in "vs"): mean '
              '[95 % Student-t interval] (seeds; "not resolved" when the interval holds 0).', '',
              _md_row(['Method', 'vs', 'Δ mIoU', 'Δ tail mIoU']),
              _md_row(['---', '---', '---:', '---:'])]

@@ -56,6 +56,9 @@ class TableRow:
     # Path into paper_tables.json: a dict holding per_class_iou/miou19/miou16/miou13, or a
     # single headline mIoU (mIoU19 for GTA, mIoU16 for SYNTHIA). None: no paper number.
     paper: tuple[str, ...] | None = None
+    # The label of the row of the same table this one is paired against in the analysis, in
+    # place of its cross-entropy baseline (experiment 3: self-training vs labelled-only).
+    versus: str | None = None
 
 
 @dataclass(frozen=True)

@@ -350,3 +350,36 @@ def test_table2_gains_are_the_papers_arrows():
         2.14, 1.59, 1.75, 1.28]
     table5 = _report(reports, '5-semi')
     assert [r.paper.get('miou19') for r in table5.rows] == [None, 69.3, 73.2]
+
+
+def test_a_row_can_be_paired_against_another_row_than_its_ce_baseline(tmp_path):
+    """Experiment 3's check: self-training is paired against labelled-only training (another
+    method), its BLV row against self-training (the cross-entropy baseline)."""
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp3 = EXPERIMENTS[3]
+    [table] = exp3.tables
+    rows = {r.label: r.spec for r in table.rows}
+    offsets = {'labelled only': (0.0, 1.0, 2.0), 'self-training': (1.5, 2.0, 3.5),
+               'self-training w/ BLV': (1.0, 2.0, 3.0), 'all labels (upper bound)': (9, 9, 9)}
+    for label, offs in offsets.items():
+        for seed, off in enumerate(offs):
+            write_final_metrics(tmp_path / f'{label}_s{seed}', rows[label], seed,
+                                index_iou(off), exp=3, iteration=672)
+    [report], _ = analyze(load_results(tmp_path), [exp3])
+    st, blv = _row(report, 'self-training'), _row(report, 'self-training w/ BLV')
+    assert st.baseline_label == 'labelled only' and blv.baseline_label == 'self-training'
+    assert st.paired['miou19'].values == pytest.approx({0: 1.5, 1: 1.0, 2: 1.5})
+    assert blv.paired['miou19'].values == pytest.approx({0: -0.5, 1: 0.0, 2: -0.5})
+    assert '| self-training | labelled only | mIoU19: +1.3 [' in render_markdown([report])
+
+
+def test_pairing_against_a_row_the_table_lacks_is_an_error():
+    import dataclasses
+
+    from mmseg_uda.experiments import EXPERIMENTS
+    exp3 = EXPERIMENTS[3]
+    [table] = exp3.tables
+    broken = dataclasses.replace(table, rows=tuple(
+        dataclasses.replace(r, versus='labeled only') if r.versus else r for r in table.rows))
+    with pytest.raises(ValueError, match="paired against 'labeled only', which is no row"):
+        analyze([], [dataclasses.replace(exp3, tables=(broken,))])
