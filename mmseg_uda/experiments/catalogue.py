@@ -4,8 +4,6 @@ Table 1), 2 (semi-supervised, Table 2), and 0 (the CPU demo). An experiment is d
 """
 from __future__ import annotations
 
-import dataclasses
-
 from mmseg_uda.datasets.synthetic import SCALES
 
 from .composition import merged
@@ -304,8 +302,7 @@ EXP3 = Experiment(
     semi_schedule=dict(EXP3_SCHEDULE, epochs=EXP3_EPOCHS),
     # Experiment 0's warm start itself, on experiment 0's data at its sizes: one run that both
     # experiments share in one work root.
-    warm_start=dataclasses.replace(EXP0_WARM_START, owner=EXP0.id, data_root=EXP0.data_root,
-                                   pipeline_sizes=EXP0.pipeline_sizes),
+    warm_start_of=EXP0,
 )
 
 EXPERIMENTS: dict[int, Experiment] = {e.id: e for e in (EXP0, EXP1, EXP2, EXP3, EXP40, EXP41)}

@@ -116,16 +116,20 @@ WARM_START_PREFIX = 'warmstart'
 def warm_start_run(exp: Experiment) -> Run | None:
     """The run every run of ``exp`` starts from (``exp.warm_start``), or None. It serves no
     table; the launcher trains it before the others (run_experiments.py)."""
+    if exp.warm_start_of is not None:
+        return warm_start_run(exp.warm_start_of)
     ws = exp.warm_start
     if ws is None:
         return None
-    return Run(exp.id if ws.owner is None else ws.owner, ws.spec, ws.seed, (),
+    return Run(exp.id, ws.spec, ws.seed, (),
                f'{WARM_START_PREFIX}_{run_name(exp, ws.spec, ws.seed)}')
 
 
 def warm_start_checkpoint(exp: Experiment, work_root: Path = WORK_DIRS) -> Path:
     """The checkpoint ``exp``'s warm start leaves: its last iteration's, a fixed name
     (``latest.pth`` would move if the run were ever extended)."""
+    if exp.warm_start_of is not None:
+        return warm_start_checkpoint(exp.warm_start_of, work_root)
     iters = merged(exp.overrides, exp.warm_start.overrides)['runner']['max_iters']
     return work_root / warm_start_run(exp).name / f'iter_{iters}.pth'
 
@@ -287,6 +291,9 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
     sampling = sampling_recipe(spec)
     warm = warm_start_run(exp)
     is_warm_start = warm is not None and run.name == warm.name
+    if is_warm_start and exp.warm_start_of is not None:   # another experiment's run
+        return build_config(exp.warm_start_of, run, data_root=data_root, data_scale=data_scale,
+                            extra=extra, work_root=work_root, base_dir=base_dir)
     overrides = merged(
         ARCHS[spec.backbone].overrides if spec.backbone in ARCHS else {},
         METHODS[spec.method].overrides, sampling.overrides if sampling else {}, exp.overrides,
@@ -308,13 +315,11 @@ def build_config(exp: Experiment, run: Run, *, data_root: str | None = None,
                        exp.partition_source(ds.labelled_fraction))
     if METHODS[spec.method].high_res:
         scale_pipelines(cfg, **DATASETS[spec.dataset].hr_sizes)
-    own = exp.warm_start if is_warm_start else None   # the warm start's own data, if any
-    root = data_root or (own and own.data_root) or exp.data_root
+    root = data_root or exp.data_root
     if root:
         relocate_data(cfg, root)
-    sizes = (own and own.pipeline_sizes) or exp.pipeline_sizes
-    if sizes:
-        scale_pipelines(cfg, **sizes)
+    if exp.pipeline_sizes:
+        scale_pipelines(cfg, **exp.pipeline_sizes)
     if data_scale or exp.data_scale:
         adapt_to_data_scale(cfg, data_scale or exp.data_scale)
     if spec.loss != CE:

@@ -90,18 +90,10 @@ class WarmStart:
     """A run whose trained segmentor every run of an experiment starts from, whatever its
     seed: the CPU experiments' stand-in for the ImageNet weights the paper's models start from.
     It trains ``spec`` (a data set none of the rows trains or tests on) with ``overrides``
-    merged over the experiment's, once, with seed ``seed``.
-
-    To start from another experiment's warm start, an experiment whose rows train on other data
-    names it (``owner``: its ``exp_meta.exp``) with that experiment's ``data_root`` and
-    ``pipeline_sizes``: the same run, same name and config, trained once in a shared work
-    root."""
+    merged over the experiment's, once, with seed ``seed``."""
     spec: RunSpec
     overrides: dict = field(default_factory=dict)
     seed: int = 0
-    owner: int | None = None
-    data_root: str | None = None
-    pipeline_sizes: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +122,10 @@ class Experiment:
     semi_schedule: dict | None = None
     # The run every run of this experiment starts from (`planning.warm_start_run`), if any.
     warm_start: WarmStart | None = None
+    # Or another experiment whose warm start this one's runs start from: that experiment's run,
+    # built by it (its name, data, sizes and config), so one run serves both in a shared work
+    # root.
+    warm_start_of: Experiment | None = None
 
     def partition_source(self, labelled_fraction: int) -> str:
         return self.partition_sources.get(labelled_fraction, DEFAULT_PARTITION_SOURCE)
